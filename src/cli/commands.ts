@@ -1,0 +1,88 @@
+/**
+ * The pefc subcommands that work on .peft files without a device: check, explain, compile.
+ * Each returns its exit code: 0 success, 1 user error (diagnostics printed), 2 internal error.
+ */
+import { parseArgs } from "node:util";
+import { DIAGNOSTICS, type DiagnosticCode, didYouMean, formatDiagnostic } from "../diagnostics/index.js";
+import { checkSource } from "../frontend.js";
+import { readInput, type Output } from "./io.js";
+
+export interface Command {
+  summary: string;
+  usage: string;
+  options: Record<string, { type: "string" | "boolean"; short?: string; multiple?: boolean; description: string }>;
+  run(positionals: string[], values: Record<string, unknown>, io: Output): Promise<number> | number;
+}
+
+export const check: Command = {
+  summary: "check .peft files and report every problem",
+  usage: "pefc check FILE... [--json]\n\nChecks each file (- reads standard input). Exit 0 when clean, 1 when any file has errors.",
+  options: { json: { type: "boolean", description: "print diagnostics as JSON lines" } },
+  run(files, values, io) {
+    if (files.length === 0) {
+      io.err("pefc check: no file given; usage: pefc check FILE...");
+      return 1;
+    }
+    let failed = false;
+    for (const f of files) {
+      const input = readInput(f);
+      const diags = input.error ? [input.error] : checkSource(input.bytes!, input.name).diagnostics;
+      for (const d of diags) {
+        if (values.json) io.out(JSON.stringify(d));
+        else io.err(formatDiagnostic(d));
+      }
+      if (diags.some((d) => d.severity === "error")) failed = true;
+    }
+    return failed ? 1 : 0;
+  },
+};
+
+export const explain: Command = {
+  summary: "explain a diagnostic code",
+  usage: "pefc explain CODE\n\nPrints what a diagnostic such as P401 means and how to fix it.",
+  options: {},
+  run(args, _values, io) {
+    const code = (args[0] ?? "").toUpperCase();
+    if (!code) {
+      io.err("pefc explain: give a code, e.g. pefc explain P301");
+      return 1;
+    }
+    const info = (DIAGNOSTICS as Record<string, (typeof DIAGNOSTICS)[DiagnosticCode]>)[code];
+    if (!info) {
+      const guess = didYouMean(code, Object.keys(DIAGNOSTICS));
+      io.err(`pefc explain: unknown code ${args[0]}${guess ? `; did you mean ${guess}?` : ""}`);
+      return 1;
+    }
+    io.out(`${code} (${info.severity}): ${info.message.replace(/\{\d+\}/g, "…")}\n\n${info.explain}`);
+    return 0;
+  },
+};
+
+export const compile: Command = {
+  summary: "print a stage of the compiler as JSON or text",
+  usage: "pefc compile FILE --emit ast|spec\n\nast: the syntax tree with source spans; spec: the checked spec with every default written out.",
+  options: { emit: { type: "string", description: "what to print: ast or spec" } },
+  run(files, values, io) {
+    const emit = (values.emit as string | undefined) ?? "spec";
+    if (!["ast", "spec"].includes(emit)) {
+      io.err(`pefc compile: --emit takes ast or spec, not '${emit}'`);
+      return 1;
+    }
+    if (files.length !== 1) {
+      io.err("pefc compile: give exactly one FILE");
+      return 1;
+    }
+    const input = readInput(files[0]!);
+    if (input.error) {
+      io.err(formatDiagnostic(input.error));
+      return 1;
+    }
+    const r = checkSource(input.bytes!, input.name);
+    for (const d of r.diagnostics) io.err(formatDiagnostic(d));
+    if (!r.ok) return 1;
+    io.out(JSON.stringify(emit === "ast" ? r.ast : r.spec, null, 2));
+    return 0;
+  },
+};
+
+export { parseArgs };
