@@ -1,0 +1,4 @@
+// Tokenizers: Hugging Face tokenizer.json folders and the byte tokenizer of built-in models.
+export type { Tokenizer, EncodeOptions } from "./types.js";
+export { ByteTokenizer } from "./byte.js";
+export { loadTokenizer } from "./hf.js";
