@@ -76,7 +76,7 @@ export interface ModelProfile {
   sliceRoles: SliceRole[];
   /** Leaf names of the feed-forward modules IA3 scales on the input side (PEFT's feedforward_modules). */
   feedforward: string[];
-  /** Default chat template with {system}, {prompt}, {response} placeholders. */
+  /** Default chat template (src/models/templates.ts): the prompt side, with {system} and {prompt}; the response follows it. */
   chatTemplate: string;
   /** model_type written into adapter_config.json's base model info. */
   modelType: string;
