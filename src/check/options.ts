@@ -6,7 +6,7 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from "ajv";
 import type { Assign, Unit, Value } from "../parser/ast.js";
 import { type Diagnostic, diag, didYouMean, q } from "../diagnostics/index.js";
-import type { Schema } from "./schemas.js";
+import { KEY_ALIASES, type Schema } from "./schemas.js";
 
 const ajv = new Ajv({ allErrors: true, strict: true });
 ajv.addKeyword({ keyword: "x-unit" });
@@ -91,7 +91,8 @@ export function checkBlock(schema: Schema, what: string, items: readonly Assign[
   for (const item of items) {
     const prop = schema.properties[item.key];
     if (!prop) {
-      const guess = didYouMean(item.key, keys);
+      const alias = KEY_ALIASES[item.key];
+      const guess = alias && keys.includes(alias) ? alias : didYouMean(item.key, keys);
       const hint = guess ? `; did you mean ${q(guess)}?` : keys.length ? `; its keys are ${keys.join(", ")}` : "; it takes no keys";
       out.push(diag("P301", file, item.keySpan, [q(item.key), what, hint]));
       ok = false;

@@ -168,3 +168,23 @@ export const OPTIMIZER_KEYS: Record<string, string[]> = {
   momentum: ["sgd"],
   nesterov: ["sgd"],
 };
+
+/**
+ * The names Hugging Face PEFT, Transformers, LLaMA-Factory and the ChatGLM scripts use for our
+ * keys, so `did you mean` can answer a user who writes the name they already know.
+ */
+export const KEY_ALIASES: Record<string, string> = {
+  rank: "r", target_r: "r", lora_alpha: "alpha", lora_dropout: "dropout", use_rslora: "rslora",
+  init_lora_weights: "init", deltaT: "delta_t", deltat: "delta_t", feedforward_modules: "feedforward",
+  num_virtual_tokens: "tokens", pre_seq_len: "tokens", prefix_projection: "projection",
+  encoder_hidden_size: "hidden", encoder_reparameterization_type: "encoder", encoder_num_layers: "encoder_layers",
+  prompt_tuning_init: "init", prompt_tuning_init_text: "init", reduction_factor: "reduction", non_linearity: "act",
+  learning_rate: "lr", num_train_epochs: "epochs", num_epochs: "epochs", max_steps: "steps", batch_size: "batch",
+  per_device_train_batch_size: "batch", micro_batch_size: "batch", gradient_accumulation_steps: "grad_accum",
+  max_grad_norm: "clip", clip_grad_norm: "clip", lr_scheduler_type: "schedule", warmup_steps: "warmup",
+  warmup_ratio: "warmup", fp16: "precision", bf16: "precision", optim: "optimizer", logging_steps: "log_every",
+  eval_steps: "eval_every", adam_beta1: "betas", adam_beta2: "betas", adam_epsilon: "eps",
+  max_source_length: "max_source", max_target_length: "max_target", cutoff_len: "max_length", max_seq_length: "max_length",
+  prompt_column: "prompt", response_column: "response", history_column: "history", query: "prompt", instruction: "prompt",
+  output: "response", answer: "response",
+};
