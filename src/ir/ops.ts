@@ -1,9 +1,13 @@
 /**
  * The one table of IR ops. Each entry is its inputs, typed attributes, a shape rule and one line of
- * doc; adding an op (backward, optimizer) is adding one entry here. Activation layouts are
+ * doc; adding an op is adding one entry to the table of its family (forward here, backward in
+ * ops-backward.ts, optimizer in ops-optim.ts). Activation layouts are
  * batch-first, heads split out as their own axis: `[B,T,D]`, attention operands `[B,T,H,hd]`.
  */
 import { arity, checkAttrs, defineOp, type Attrs, type InferResult, type OpDef } from "./opdef.js";
+import { axisOf, elementwise, f, first, last, rank, unary } from "./ops-util.js";
+import { BACKWARD_OPS } from "./ops-backward.js";
+import { OPTIMIZER_OPS } from "./ops-optim.js";
 import {
   broadcastShapes,
   dimAdd,
@@ -21,46 +25,8 @@ import {
   type TensorType,
 } from "./shape.js";
 
-const f = (t: TensorType, what: string): string | undefined =>
-  isFloat(t.dtype) ? undefined : `${what} must be f32 or f16, got ${formatType(t)}`;
-
-const rank = (t: TensorType, n: number, what: string): string | undefined =>
-  t.shape.length === n ? undefined : `${what} must have rank ${n}, got ${formatType(t)}`;
-
-const last = (s: Shape): Dim => s[s.length - 1] as Dim;
-
-/** Resolves a possibly negative axis; undefined when out of range. */
-function axisOf(axis: number, r: number): number | undefined {
-  const a = axis < 0 ? axis + r : axis;
-  return a >= 0 && a < r ? a : undefined;
-}
-
-function first(...checks: (string | undefined)[]): string | undefined {
-  return checks.find((c) => c !== undefined);
-}
-
-const unary = (doc: string): OpDef =>
-  defineOp({
-    doc,
-    inputs: ["x"],
-    attrs: {},
-    infer: ([x]) => f(x!, "x") ?? [{ dtype: x!.dtype, shape: x!.shape }],
-  });
-
-const elementwise = (doc: string): OpDef =>
-  defineOp({
-    doc,
-    inputs: ["a", "b"],
-    attrs: {},
-    infer: ([a, b]) => {
-      const bad = f(a!, "a") ?? f(b!, "b");
-      if (bad) return bad;
-      const shape = broadcastShapes(a!.shape, b!.shape);
-      return typeof shape === "string" ? shape : [{ dtype: promote(a!.dtype, b!.dtype), shape }];
-    },
-  });
-
-export const OPS: Readonly<Record<string, OpDef>> = {
+/** Forward ops: what model builders and method injection use. */
+const FORWARD_OPS: Readonly<Record<string, OpDef>> = {
   embedding: defineOp({
     doc: "rows of table [V,D] (or columns of [D,V] when transposed) picked by i32 ids; output f32 [...ids, D]",
     inputs: ["ids", "table"],
@@ -339,6 +305,23 @@ export const OPS: Readonly<Record<string, OpDef>> = {
     },
   }),
 };
+
+/**
+ * The whole table. Backward ops (autodiff) and optimizer ops live in their own files so each family
+ * reads as one list; a name may appear once across them.
+ */
+export const OPS: Readonly<Record<string, OpDef>> = mergeTables(FORWARD_OPS, BACKWARD_OPS, OPTIMIZER_OPS);
+
+function mergeTables(...tables: Readonly<Record<string, OpDef>>[]): Readonly<Record<string, OpDef>> {
+  const all: Record<string, OpDef> = {};
+  for (const t of tables) {
+    for (const [name, def] of Object.entries(t)) {
+      if (name in all) throw new Error(`op '${name}' is defined twice`);
+      all[name] = def;
+    }
+  }
+  return all;
+}
 
 export function opDef(name: string): OpDef | undefined {
   return Object.prototype.hasOwnProperty.call(OPS, name) ? OPS[name] : undefined;
