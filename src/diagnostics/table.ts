@@ -134,6 +134,11 @@ export const DIAGNOSTICS = {
     message: "{0}",
     explain: "A setting is accepted but probably not what was meant.",
   },
+  P316: {
+    severity: "error",
+    message: "{0} is not supported yet: {1}",
+    explain: "The language can say it, but this version of pefc cannot build it. The message says what to use instead.",
+  },
   P401: {
     severity: "error",
     message: "{0} matched nothing in {1}; {2}",
