@@ -1,6 +1,9 @@
 #!/usr/bin/env node
 import { main } from "../dist/cli/main.js";
 
+// A closed pipe (pefc ... | head) ends the output quietly.
+process.stdout.on("error", (e) => { if (e.code === "EPIPE") process.exit(process.exitCode ?? 0); });
+
 main(process.argv.slice(2)).then(
   (code) => { process.exitCode = code; },
   (err) => {

@@ -12,7 +12,7 @@ import type { DataSpec, HybridSpec, MethodSpec, PeriodSpec, Spec, TrainSpec } fr
 
 export const LANGUAGE_VERSION = "0.1";
 export const TEMPLATE_NAMES = ["model", "chatglm2", "llama2", "alpaca", "plain"] as const;
-const PLACEHOLDERS = ["system", "prompt", "response"];
+const PLACEHOLDERS = ["system", "prompt", "response", "round"];
 
 /** Which methods a preset may contain, and the preset's own settings for them. */
 const PRESETS: Record<"mam" | "unipelt", { members: string; expand: string; gated: boolean }> = {

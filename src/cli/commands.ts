@@ -6,6 +6,9 @@ import { parseArgs } from "node:util";
 import { DIAGNOSTICS, type DiagnosticCode, didYouMean, formatDiagnostic } from "../diagnostics/index.js";
 import { checkSource } from "../frontend.js";
 import { readInput, type Output } from "./io.js";
+import { compileFile } from "./compile-spec.js";
+import { passNames } from "../passes/pipeline.js";
+import { graphToJson, printGraph } from "../ir/index.js";
 
 export interface Command {
   summary: string;
@@ -58,15 +61,40 @@ export const explain: Command = {
   },
 };
 
+const EMITS = ["ast", "spec", "ir", "json"];
+
 export const compile: Command = {
   summary: "print a stage of the compiler as JSON or text",
-  usage: "pefc compile FILE --emit ast|spec\n\nast: the syntax tree with source spans; spec: the checked spec with every default written out.",
-  options: { emit: { type: "string", description: "what to print: ast or spec" } },
+  usage: `pefc compile FILE --emit ast|spec|ir|json [--until PASS]
+
+ast: the syntax tree with source spans; spec: the checked spec with every default written out;
+ir: the graph's text form; json: the graph as JSON (schemas/ir.schema.json).
+--until stops the pipeline after a pass: ${passNames().join(", ")}.`,
+  options: {
+    emit: { type: "string", description: "what to print: ast, spec, ir or json" },
+    until: { type: "string", description: "stop after this pass (ir and json)" },
+  },
   run(files, values, io) {
     const emit = (values.emit as string | undefined) ?? "spec";
-    if (!["ast", "spec"].includes(emit)) {
-      io.err(`pefc compile: --emit takes ast or spec, not '${emit}'`);
+    if (!EMITS.includes(emit)) {
+      io.err(`pefc compile: --emit takes ${EMITS.join(", ")}, not '${emit}'`);
       return 1;
+    }
+    const until = values.until as string | undefined;
+    if (until !== undefined && !passNames().includes(until)) {
+      const guess = didYouMean(until, passNames());
+      io.err(`pefc compile: no pass named '${until}'${guess ? `; did you mean '${guess}'?` : ""}; passes: ${passNames().join(", ")}`);
+      return 1;
+    }
+    if (emit === "ir" || emit === "json") {
+      if (files.length !== 1) {
+        io.err("pefc compile: give exactly one FILE");
+        return 1;
+      }
+      const c = compileFile(files[0]!, io, until);
+      if (!c) return 1;
+      io.out(emit === "ir" ? printGraph(c.result.graph!) : JSON.stringify(graphToJson(c.result.graph!), null, 2));
+      return 0;
     }
     if (files.length !== 1) {
       io.err("pefc compile: give exactly one FILE");

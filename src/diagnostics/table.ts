@@ -227,7 +227,7 @@ export const DIAGNOSTICS = {
   P604: {
     severity: "error",
     message: "template placeholder {0} is not one of {1}",
-    explain: "Templates may use {system}, {prompt} and {response}; a literal brace is written {{ or }}.",
+    explain: "Templates may use {system}, {prompt}, {response} and {round} (the turn number, from 1); a literal brace is written {{ or }}.",
   },
   P605: {
     severity: "error",

@@ -6,7 +6,7 @@
  */
 
 const TEMPLATES = {
-  chatglm2: "[Round 1]\n\n问：{prompt}\n\n答：",
+  chatglm2: "[Round {round}]\n\n问：{prompt}\n\n答：",
   llama2: "[INST] {prompt} [/INST]",
   alpaca:
     "Below is an instruction that describes a task. Write a response that appropriately completes the request.\n\n" +

@@ -149,21 +149,26 @@ function termText(t: SelectorTerm): string {
 
 /** `transformer.encoder.layers.{0..27}.self_attention.query_key_value`: paths that differ only in the layer index, collapsed. */
 export function collapsePaths(matches: Match[]): string[] {
+  return collapseMatches(matches).map((g) => g.text);
+}
+
+function collapseMatches(matches: Match[]): { text: string; first: Match }[] {
   const groups = new Map<string, number[]>();
+  const firsts = new Map<string, Match>();
   const order: string[] = [];
   for (const m of matches) {
     const path = m.rows ? `${m.module.path}[${m.rows[0]}:${m.rows[1]}]` : m.module.path;
     const key = m.module.layer === undefined ? path : path.replace(new RegExp(`\\.${m.module.layer}\\.`), ".{}.");
     if (!groups.has(key)) {
       groups.set(key, []);
+      firsts.set(key, m);
       order.push(key);
     }
     if (m.module.layer !== undefined) groups.get(key)!.push(m.module.layer);
   }
   return order.map((key) => {
     const ls = groups.get(key)!;
-    if (ls.length === 0) return key;
-    return key.replace("{}", `{${rangesText(ls)}}`);
+    return { text: ls.length === 0 ? key : key.replace("{}", `{${rangesText(ls)}}`), first: firsts.get(key)! };
   });
 }
 
@@ -206,9 +211,10 @@ export function formatPlan(spec: Spec, profile: ModelProfile, graph: Graph, ctx:
       out.push(`  ${term.except ? "except " : ""}${termText(term.term)} -> ${term.matched.length} module${term.matched.length === 1 ? "" : "s"}`);
     }
     if (t.modules.length) {
-      for (const p of collapsePaths(t.modules)) {
-        const mod = t.modules.find((x) => p.startsWith(x.module.path.split(".").slice(0, 1).join(".")))?.module;
-        out.push(`    ${p}${mod ? `  ${mod.inFeatures}->${mod.outFeatures}` : ""}`);
+      for (const g of collapseMatches(t.modules)) {
+        const mod = g.first.module;
+        const out_ = g.first.rows ? g.first.rows[1] - g.first.rows[0] : mod.outFeatures;
+        out.push(`    ${g.text}  ${mod.inFeatures}->${out_}`);
       }
     } else if (t.layers.length) out.push(`  layers {${rangesText(t.layers)}} of ${d.numLayers}`);
     for (const o of t.overrides) out.push(`  override ${Object.entries(o.options).map(([k, v]) => `${k}=${v}`).join(" ")}: ${o.modules.length} modules`);

@@ -90,7 +90,7 @@ describe("initBuiltinWeights", () => {
 describe("templates", () => {
   it("names and texts", () => {
     expect(templateNames()).toEqual(["chatglm2", "llama2", "alpaca", "plain"]);
-    expect(templateByName("chatglm2")).toBe("[Round 1]\n\n问：{prompt}\n\n答：");
+    expect(templateByName("chatglm2")).toBe("[Round {round}]\n\n问：{prompt}\n\n答：");
     expect(templateByName("llama2")).toBe("[INST] {prompt} [/INST]");
     expect(templateByName("plain")).toBe("{prompt}");
     expect(templateByName("alpaca")).toContain("### Instruction:\n{prompt}");

@@ -127,7 +127,7 @@ describe("ChatGLM2-6B", () => {
     expect(p.layerContainer).toBe("transformer.encoder.layers");
     expect(p.feedforward).toEqual(["dense_4h_to_h"]);
     expect(p.modelType).toBe("chatglm");
-    expect(p.chatTemplate).toBe("[Round 1]\n\n问：{prompt}\n\n答：");
+    expect(p.chatTemplate).toBe("[Round {round}]\n\n问：{prompt}\n\n答：");
     expect(p.dims).toMatchObject({ numKvHeads: 2, headDim: 128, intermediateSize: 13696, vocabSize: 65024, maxPositions: 32768, eosTokenId: 2 });
   });
   it("matches the §14.3 counts: BitFit on qkv biases and IA3 on qkv + dense_4h_to_h", () => {
