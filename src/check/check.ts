@@ -14,10 +14,13 @@ export const LANGUAGE_VERSION = "0.1";
 export const TEMPLATE_NAMES = ["model", "chatglm2", "llama2", "alpaca", "plain"] as const;
 const PLACEHOLDERS = ["system", "prompt", "response", "round"];
 
-/** Which methods a preset may contain, and the preset's own settings for them. */
+/**
+ * Which methods a preset may contain, and the preset's own settings for them. unipelt's lora takes
+ * the architecture's default target (q and v, or the fused qkv), as PEFT's defaults do.
+ */
 const PRESETS: Record<"mam" | "unipelt", { members: string; expand: string; gated: boolean }> = {
   mam: { members: "prefix, adapter parallel", expand: "prefix tokens=30 hidden=800; adapter parallel reduction=2 scaling=4;", gated: false },
-  unipelt: { members: "prefix, adapter pfeiffer, lora", expand: "prefix tokens=10; adapter pfeiffer reduction=16; lora r=8 alpha=2 on @q, @v;", gated: true },
+  unipelt: { members: "prefix, adapter pfeiffer, lora", expand: "prefix tokens=10; adapter pfeiffer reduction=16; lora r=8 alpha=2;", gated: true },
 };
 
 export interface CheckOptions {
@@ -43,6 +46,7 @@ class Checker {
   private readonly spec: Spec;
   private trainItems?: { items: Assign[]; span: Span };
   private readonly seen = new Map<string, Span>();
+  private readonly dataStmts: { train?: DataStmt; eval?: DataStmt } = {};
 
   constructor(private readonly file: string, private readonly options: CheckOptions) {
     this.spec = {
@@ -97,6 +101,7 @@ class Checker {
         return;
       case "data": {
         if (!this.once(`data ${st.split}`, st.span)) return;
+        this.dataStmts[st.split] = st;
         const d = this.data(st);
         if (d) this.spec.data[st.split] = d;
         return;
@@ -205,7 +210,7 @@ class Checker {
   private method(st: MethodStmt, hybrid?: { index: number; target?: Selector; gated: boolean }): number | undefined {
     const items = [...st.args, ...st.items];
     const what = st.variant ? `${st.method} ${st.variant}` : st.method;
-    const target = st.target ?? hybrid?.target;
+    const target = st.target;
     if (st.target) checkSelector(st.target, this.selects, this.file, this.out);
     if ((st.method === "p_tuning" || st.method === "prompt_tuning") && st.target) {
       this.out.push(diag("P311", this.file, st.target.span, [st.method, "'on' selector: it works on the input embeddings"]));
@@ -218,6 +223,7 @@ class Checker {
       span: st.span,
       line: st.span.line,
       ...(target ? { target } : {}),
+      ...(hybrid?.target ? { within: hybrid.target } : {}),
       ...(hybrid ? { hybrid: hybrid.index } : {}),
     };
     let spec: MethodSpec;
@@ -324,7 +330,14 @@ class Checker {
         const user = st.members.find((m) => key(m) === key(d));
         if (!user) return d;
         const keys = new Set([...user.args, ...user.items].map((a) => a.key));
-        return { ...user, args: [...d.args.filter((a) => !keys.has(a.key)), ...user.args], target: user.target ?? d.target };
+        for (const [a, b] of exclusivePairs(d)) {
+          if (keys.has(a)) keys.add(b);
+          if (keys.has(b)) keys.add(a);
+        }
+        const merged: MethodStmt = { ...user, args: [...d.args.filter((a) => !keys.has(a.key)), ...user.args] };
+        const target = user.target ?? d.target;
+        if (target) merged.target = target;
+        return merged;
       });
     } else if (st.members.length === 0) {
       this.out.push(diag("P307", this.file, st.headSpan, ["combine", "member methods in a { } block"]));
@@ -398,8 +411,28 @@ class Checker {
     return spec;
   }
 
+  /**
+   * `data eval` reads its records as `data train` does: every key the eval block does not set
+   * (field mapping, template, lengths, loss, format) comes from the train block. Shuffling, the seed
+   * and the split stay the eval block's own.
+   */
+  private inheritEval(): void {
+    const { train, eval: ev } = this.dataStmts;
+    if (!train || !ev || !this.spec.data.eval) return;
+    const own = new Set(ev.items.map((i) => i.key));
+    const inherited = train.items.filter((i) => !own.has(i.key) && !["shuffle", "seed", "split", "on_error"].includes(i.key) && !(i.key === "format" && ev.file !== undefined));
+    if (inherited.length === 0) return;
+    const scratch = new Checker(this.file, this.options);
+    const merged = scratch.data({ ...ev, items: [...inherited, ...ev.items] });
+    if (merged) {
+      if (ev.file === undefined && this.spec.data.train?.format) merged.format = this.spec.data.train.format;
+      this.spec.data.eval = merged;
+    }
+  }
+
   /** Relations between statements: what a whole run needs and what cannot go together. */
   private relations(ast: PeftFile): void {
+    this.inheritEval();
     const adalora = this.spec.methods.filter((m) => m.method === "adalora");
     for (const m of adalora.slice(1)) this.out.push(diag("P505", this.file, m.span, ["adalora"]));
     const ada = adalora[0];
@@ -409,21 +442,15 @@ class Checker {
         this.out.push(diag("P701", this.file, ada.span, [ada.options.tinit, ada.options.tfinal, total]));
       }
     }
-    for (const s of this.spec.save) {
-      if (s.keep !== undefined && s.every?.unit === "epochs" && "epochs" in this.spec.train.length) {
-        const saves = Math.floor(this.spec.train.length.epochs / s.every.every);
-        if (s.keep < saves) this.out.push(diag("P901", this.file, s.span, [s.keep, saves]));
-      }
-    }
     if (this.options.fragment) return;
     if (!this.spec.model) this.out.push(diag("P205", this.file, ast.statements[0]?.span ?? ast.span, ['a model statement (model "path/to/checkpoint"; or model "builtin:tiny-chatglm2";)']));
     const unfreezes = this.spec.freeze.some((f) => f.action === "unfreeze");
     if (this.spec.methods.length === 0 && !unfreezes && !hasErrors(this.out)) {
       this.out.push(diag("P503", this.file, ast.statements[0]?.span ?? ast.span, ["the file has no method (lora, adalora, ...) and no unfreeze statement"]));
     }
-    if ("epochs" in this.spec.train.length && !this.spec.data.train && this.trainItems && !hasErrors(this.out)) {
-      const item = this.trainItems.items.find((i) => i.key === "epochs");
-      if (item) this.out.push(diag("P702", this.file, item.keySpan));
+    if ("epochs" in this.spec.train.length && !this.spec.data.train && !hasErrors(this.out)) {
+      const item = this.trainItems?.items.find((i) => i.key === "epochs");
+      this.out.push(diag("P702", this.file, item?.keySpan ?? this.trainItems?.span ?? ast.statements[0]?.span ?? ast.span));
     }
   }
 }
@@ -449,4 +476,10 @@ function presetMembers(name: "mam" | "unipelt", text: string, at: Span): MethodS
     return x;
   };
   return parsed.ast.statements.filter((s): s is MethodStmt => s.kind === "method").map((m) => relocate(m) as MethodStmt);
+}
+
+/** The exclusive key pairs of a method's schema (reduction/bottleneck for adapters). */
+function exclusivePairs(m: MethodStmt): [string, string][] {
+  if (m.method === "adapter" && m.variant) return S.ADAPTER[m.variant]["x-exclusive"] ?? [];
+  return [];
 }

@@ -73,7 +73,9 @@ export const LORA = block("LoRA: y = W x + (alpha/r) B A dropout(x), with A [r, 
 export const LORA_OVERRIDE = block("Settings an override block may change for the modules it selects.", loraCore);
 
 export const ADALORA = block("AdaLoRA: SVD-shaped updates B E A whose ranks are pruned toward an average of r during training.", {
-  ...loraCore,
+  r: int("Target average rank the budget is pruned toward (PEFT's target_r).", 1, 8),
+  alpha: num("Numerator of the scale alpha/init_r.", { exclusiveMinimum: 0 }, 8),
+  dropout: probability("Dropout on the adapter's input path."),
   init_r: int("Rank each update starts with.", 1, 12),
   tinit: int("Steps of warm-up before any pruning.", 0, 0, "steps"),
   tfinal: int("Final steps with the rank pattern fixed.", 0, 0, "steps"),

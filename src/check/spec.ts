@@ -53,6 +53,11 @@ export interface PromptTuningOptions { tokens: number; init: { kind: "random" } 
 interface MethodBase {
   /** Selector of the modules (or, for prefix/adapter methods, the layers) the method applies to. */
   target?: Selector;
+  /**
+   * The selector of the hybrid statement the method belongs to (`unipelt on layers[2:] {...}`):
+   * the method applies only within the layers it selects.
+   */
+  within?: Selector;
   /** Index into Spec.hybrids when the method is a member of mam/unipelt/combine. */
   hybrid?: number;
   gated: boolean;

@@ -259,11 +259,6 @@ export const DIAGNOSTICS = {
     message: "precision f16 needs the shader-f16 feature, which {0} lacks",
     explain: "Use precision = f32 on this device.",
   },
-  P901: {
-    severity: "warning",
-    message: "keep {0} keeps only the last {0} of {1} checkpoints",
-    explain: "Older checkpoints are deleted as new ones are written.",
-  },
   P902: {
     severity: "error",
     message: "cannot write {0}: {1}",

@@ -7,7 +7,7 @@
 import { CstParser, EOF, type CstNode, type IToken } from "chevrotain";
 import {
   allTokens, Anything, Colon, Comma, Equals, Identifier, Kw, LBracket, LCurly, LParen, Name, NumberLit,
-  Path, Percent, RBracket, RCurly, Ref, Regex, Role, RParen, Semi, StringLit,
+  Path, Percent, RBracket, RCurly, Ref, Regex, Role, RParen, SelectorWord, Semi, StringLit,
 } from "./tokens.js";
 
 export class PeftParser extends CstParser {
@@ -323,7 +323,7 @@ export class PeftParser extends CstParser {
 
   selectorAtom = this.RULE("selectorAtom", () => {
     this.OR([
-      { ALT: () => this.CONSUME(Identifier, { LABEL: "name" }) },
+      { ALT: () => this.CONSUME(SelectorWord, { LABEL: "name" }) },
       { ALT: () => this.CONSUME(Path, { LABEL: "path" }) },
       { ALT: () => this.CONSUME(StringLit, { LABEL: "glob" }) },
       { ALT: () => this.CONSUME(Role, { LABEL: "role" }) },

@@ -10,6 +10,8 @@ export const WhiteSpace = createToken({ name: "WhiteSpace", pattern: /[ \t\r\n\u
 export const Comment = createToken({ name: "Comment", pattern: /#[^\n]*/, group: Lexer.SKIPPED });
 
 export const Name = createToken({ name: "Name", label: "a word", pattern: Lexer.NA });
+/** A module name in a selector: any word but the selector's own keywords (in, layers, except, on) and base/all. */
+export const SelectorWord = createToken({ name: "SelectorWord", pattern: Lexer.NA, label: "a module name" });
 /** Every token but `;`, `{` and `}`: what an unknown statement may contain before it ends. */
 export const Anything = createToken({ name: "Anything", pattern: Lexer.NA });
 
@@ -29,7 +31,7 @@ export const NumberLit = createToken({
   name: "NumberLit", label: "a number", categories: [Anything],
   pattern: /-?[0-9][0-9_]*(?:\.[0-9][0-9_]*)?(?:[eE][+-]?[0-9]+)?/,
 });
-export const Identifier = createToken({ name: "Identifier", label: "a name", pattern: /[A-Za-z_][A-Za-z0-9_]*/, categories: [Name, Anything] });
+export const Identifier = createToken({ name: "Identifier", label: "a name", pattern: /[A-Za-z_][A-Za-z0-9_]*/, categories: [Name, Anything, SelectorWord] });
 
 export const Semi = createToken({ name: "Semi", pattern: /;/, label: "';'" });
 export const LCurly = createToken({ name: "LCurly", pattern: /\{/, label: "'{'" });
@@ -43,12 +45,14 @@ export const Colon = createToken({ name: "Colon", categories: [Anything], patter
 export const Equals = createToken({ name: "Equals", categories: [Anything], pattern: /=/, label: "'='" });
 export const Percent = createToken({ name: "Percent", categories: [Anything], pattern: /%/, label: "'%'" });
 
+const SELECTOR_KEYWORDS = new Set(["in", "layers", "except", "on", "true", "false", "base", "all"]);
+
 function keyword(word: string): TokenType {
   return createToken({
     name: `Kw_${word}`,
     pattern: new RegExp(word),
     longer_alt: Identifier,
-    categories: [Name, Anything],
+    categories: SELECTOR_KEYWORDS.has(word) ? [Name, Anything] : [Name, Anything, SelectorWord],
     label: `'${word}'`,
   });
 }
@@ -79,6 +83,7 @@ export const allTokens: TokenType[] = [
   ...keywordOrder,
   Identifier,
   Name,
+  SelectorWord,
   Semi, LCurly, RCurly, LBracket, RBracket, LParen, RParen, Comma, Colon, Equals, Percent,
 ];
 

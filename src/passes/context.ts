@@ -37,16 +37,17 @@ export interface PassContext {
   diagnostics: Diagnostic[];
   /** Indexed like spec.methods; filled by the resolve-selectors pass. */
   targets: MethodTarget[];
-  /** Module paths whose own parameters train in full (`unfreeze`), filled by resolve-selectors. */
-  unfrozen: Match[];
-  /** Module paths frozen again by a later `freeze SEL`. */
-  refrozen: Match[];
+  /**
+   * The freeze and unfreeze statements in file order, each with the modules it names (`all`: every
+   * base parameter), filled by resolve-selectors. Later statements win.
+   */
+  freezeSteps: { action: "freeze" | "unfreeze"; all: boolean; modules: Match[] }[];
   /** Tokenizes text for prompt_tuning's text initialisation, when a tokenizer is at hand. */
   encode?: (text: string) => number[];
 }
 
 export function newContext(spec: Spec, profile: ModelProfile, extra: Partial<Pick<PassContext, "encode">> = {}): PassContext {
-  return { file: spec.file, spec, profile, diagnostics: [], targets: [], unfrozen: [], refrozen: [], ...extra };
+  return { file: spec.file, spec, profile, diagnostics: [], targets: [], freezeSteps: [], ...extra };
 }
 
 /** `lora`, `adapter houlsby`: the method as the user wrote it. */

@@ -1,17 +1,24 @@
 /**
- * Pass freeze: every base parameter is frozen, then `unfreeze SEL` makes the parameters of the
- * selected modules trainable (in statement order, so a later `freeze SEL` wins), and bitfit makes
- * the biases of its modules trainable. Method parameters are added, trainable, by the inject passes.
+ * Pass freeze: every base parameter starts frozen; the freeze and unfreeze statements then apply in
+ * file order (`unfreeze base;` trains everything, a later `freeze SEL;` takes modules back out);
+ * finally bitfit and lora's `bias` option make their biases trainable. Method parameters are added,
+ * trainable, by the inject passes.
  */
 import { cloneGraph, type Graph } from "../ir/index.js";
 import type { PassContext } from "./context.js";
 
 export function freeze(graph: Graph, ctx: PassContext): Graph {
   const g = cloneGraph(graph);
-  const owned = (paths: Set<string>) => (name: string) => paths.has(name.slice(0, name.lastIndexOf(".")));
+  const owner = (name: string) => name.slice(0, name.lastIndexOf("."));
   const trainable = new Set<string>();
-  const unfrozen = owned(new Set(ctx.unfrozen.map((m) => m.module.path)));
-  const refrozen = owned(new Set(ctx.refrozen.map((m) => m.module.path)));
+  for (const step of ctx.freezeSteps) {
+    const paths = new Set(step.modules.map((m) => m.module.path));
+    for (const p of g.params) {
+      if (p.origin !== "base" || !(step.all || paths.has(owner(p.name)))) continue;
+      if (step.action === "unfreeze") trainable.add(p.name);
+      else trainable.delete(p.name);
+    }
+  }
   const bitfit = new Set<string>();
   ctx.spec.methods.forEach((m, i) => {
     if (m.method === "bitfit") for (const x of ctx.targets[i]?.modules ?? []) bitfit.add(`${x.module.path}.bias`);
@@ -22,8 +29,7 @@ export function freeze(graph: Graph, ctx: PassContext): Graph {
   });
   for (const p of g.params) {
     if (p.origin !== "base") continue;
-    if ((unfrozen(p.name) && !refrozen(p.name)) || bitfit.has(p.name)) trainable.add(p.name);
-    p.trainable = trainable.has(p.name);
+    p.trainable = trainable.has(p.name) || bitfit.has(p.name);
   }
   return g;
 }

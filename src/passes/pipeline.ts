@@ -6,6 +6,12 @@
 import type { Graph } from "../ir/index.js";
 import type { PassContext } from "./context.js";
 import { freeze } from "./freeze.js";
+import { injectAdalora } from "./inject-adalora.js";
+import { injectAdapters } from "./inject-adapters.js";
+import { injectIa3 } from "./inject-ia3.js";
+import { injectLora } from "./inject-lora.js";
+import { injectPrefix } from "./inject-prefix.js";
+import { injectPrompt } from "./inject-prompt.js";
 import { resolveSelectors } from "./resolve-selectors.js";
 
 export interface Pass {
@@ -18,6 +24,12 @@ export interface Pass {
 export const PIPELINE: readonly Pass[] = [
   { name: "resolve-selectors", doc: "bind selectors to modules and layers; refuse empty terms and conflicts", run: resolveSelectors },
   { name: "freeze", doc: "freeze the base; unfreeze selected modules; bitfit biases", run: freeze },
+  { name: "inject-lora", doc: "add low-rank updates s·B·A·dropout(x) to the targeted linear modules (gated in unipelt)", run: injectLora },
+  { name: "inject-adalora", doc: "add AdaLoRA's SVD-shaped updates B·(A⊙E) with the frozen ranknum scale", run: injectAdalora },
+  { name: "inject-ia3", doc: "rescale targeted outputs (feed-forward modules: inputs) by learned vectors", run: injectIa3 },
+  { name: "inject-adapters", doc: "insert bottleneck adapters (houlsby, pfeiffer, parallel) in the selected layers", run: injectAdapters },
+  { name: "inject-prefix", doc: "feed trained key/value prefixes (prefix tuning, p-tuning v2) to each selected layer's attention", run: injectPrefix },
+  { name: "inject-prompt", doc: "prepend virtual-token embeddings (prompt tuning, p-tuning) and pad labels and positions", run: injectPrompt },
 ];
 
 export function passNames(): string[] {

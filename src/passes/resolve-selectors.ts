@@ -57,6 +57,16 @@ export function resolveSelectors(graph: Graph, ctx: PassContext): Graph {
   };
 
   ctx.targets = spec.methods.map((m) => {
+    const t = target(m);
+    if (m.within) {
+      const inside = new Set(resolve(m.within, methodLabel(m)).matches.map((x) => x.module.layer).filter((l) => l !== undefined));
+      t.modules = t.modules.filter((x) => x.module.layer !== undefined && inside.has(x.module.layer));
+      t.layers = t.layers.filter((l) => inside.has(l));
+    }
+    return t;
+  });
+
+  function target(m: MethodSpec): MethodTarget {
     const t: MethodTarget = { modules: [], layers: [], terms: [], overrides: [] };
     const what = methodLabel(m);
     let sel = m.target;
@@ -104,13 +114,11 @@ export function resolveSelectors(graph: Graph, ctx: PassContext): Graph {
       });
     }
     return t;
-  });
+  }
 
   for (const f of spec.freeze) {
-    if (f.target.kind !== "selector") continue;
-    const r = resolve(f.target.selector, f.action);
-    if (f.action === "unfreeze") ctx.unfrozen.push(...r.matches);
-    else ctx.refrozen.push(...r.matches);
+    if (f.target.kind !== "selector") ctx.freezeSteps.push({ action: f.action, all: true, modules: [] });
+    else ctx.freezeSteps.push({ action: f.action, all: false, modules: resolve(f.target.selector, f.action).matches });
   }
   conflicts(ctx);
   return graph;
@@ -166,12 +174,15 @@ function conflicts(ctx: PassContext): void {
   ctx.spec.methods.forEach((m, i) => {
     if (m.method === "lora" || m.method === "adalora" || m.method === "ia3") for (const x of ctx.targets[i]!.modules) adapted.set(x.module.path, m);
   });
-  for (const u of ctx.unfrozen) {
-    const m = adapted.get(u.module.path);
-    if (m) {
-      const f = ctx.spec.freeze.find((s) => s.action === "unfreeze");
-      ctx.diagnostics.push(diag("P502", ctx.file, f?.span ?? m.span, [u.module.path, methodLabel(m), m.line, u.module.path]));
-      return;
+  ctx.spec.freeze.forEach((f, i) => {
+    const step = ctx.freezeSteps[i]!;
+    if (f.action !== "unfreeze") return;
+    const paths = step.all ? [...adapted.keys()] : step.modules.map((u) => u.module.path);
+    const hit = paths.find((p) => adapted.has(p));
+    if (hit) {
+      const m = adapted.get(hit)!;
+      const what = f.target.kind === "selector" ? hit : f.target.kind;
+      ctx.diagnostics.push(diag("P502", ctx.file, f.span, [what, methodLabel(m), m.line, hit]));
     }
-  }
+  });
 }

@@ -45,7 +45,6 @@ const cases: { code: string; src: string; at: string; whole?: boolean; text?: st
   { code: "P605", src: 'data train "a.txt" { prompt = q; }', at: "1:12" },
   { code: "P701", src: "adalora on q_proj { tinit = 5; tfinal = 5; }\ntrain { steps = 10; }", at: "1:1", text: "tinit 5 + tfinal 5" },
   { code: "P702", src: M + "lora on q_proj;\ntrain { epochs = 2; }", at: "3:9", whole: true },
-  { code: "P901", src: 'train { epochs = 5; }\nsave every epoch to "o" keep 2;', at: "2:1" },
 ];
 
 describe("diagnostic codes", () => {
