@@ -74,7 +74,7 @@ ir: the graph's text form; json: the graph as JSON (schemas/ir.schema.json).
     emit: { type: "string", description: "what to print: ast, spec, ir or json" },
     until: { type: "string", description: "stop after this pass (ir and json)" },
   },
-  run(files, values, io) {
+  async run(files, values, io) {
     const emit = (values.emit as string | undefined) ?? "spec";
     if (!EMITS.includes(emit)) {
       io.err(`pefc compile: --emit takes ${EMITS.join(", ")}, not '${emit}'`);
@@ -91,7 +91,7 @@ ir: the graph's text form; json: the graph as JSON (schemas/ir.schema.json).
         io.err("pefc compile: give exactly one FILE");
         return 1;
       }
-      const c = compileFile(files[0]!, io, until);
+      const c = await compileFile(files[0]!, io, until);
       if (!c) return 1;
       io.out(emit === "ir" ? printGraph(c.result.graph!) : JSON.stringify(graphToJson(c.result.graph!), null, 2));
       return 0;

@@ -14,7 +14,7 @@ export const plan: Command = {
       io.err("pefc plan: give exactly one FILE");
       return 1;
     }
-    const compiled = compileFile(files[0]!, io);
+    const compiled = await compileFile(files[0]!, io);
     if (!compiled) return 1;
     const { spec, result } = compiled;
     const records = await countRecords(spec);
