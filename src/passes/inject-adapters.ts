@@ -6,7 +6,7 @@
  * m = bottleneck, or floor(hidden / reduction) (at least 1). act: relu, swish = silu, gelu (exact,
  * erf), tanh. Inits: bert = N(0, 0.02) weights, zero biases; mam = down U(±1/√d), up zero;
  * houlsby = AdapterHub's truncated normal (std 0.01, cut at ±0.02), written here as N(0, 0.01)
- * because the IR has no truncated init (at 2σ the two differ in 4.6% of draws).
+ * because ParamInit has no truncated kind (4.6% of N(0, 0.01) draws fall outside ±0.02).
  *
  * Where it sits. Our models are pre-norm: a block is h₁ = h + Attn(N₁(h)), h₂ = h₁ + FFN(N₂(h₁)),
  * i.e. a sub-layer output o added to the residual stream r by the `<layer>.attn_residual` /
@@ -17,9 +17,9 @@
  *   parallel (the FFN add):                                       r + (o + f(r))
  *     the adapter reads the sub-layer's input, the residual stream entering the block before N₂
  *     (AdapterHub's residual_input), and its output joins the sub-layer output.
- * AdapterHub on pre-norm models feeds Pfeiffer's adapter o + r (its original_ln_before flag with no
- * LayerNorm to apply); we place Pfeiffer like Houlsby's FFN adapter, reading o, so both variants
- * have one placement.
+ * Read literally, §9.3's flags would feed Pfeiffer's adapter o + r here (original_ln_before adds
+ * the residual before a LayerNorm that a pre-norm block does not have); we place Pfeiffer like
+ * Houlsby's FFN adapter, reading o, so both sequential variants have one placement.
  *
  * Parameters, per layer L (`model.layers.3`) and place P (attn, ffn; ffn_parallel for parallel):
  *   L.adapter.P.down.weight [m,d]  L.adapter.P.down.bias [m]  L.adapter.P.up.weight [d,m]  L.adapter.P.up.bias [d]
