@@ -5,6 +5,9 @@
  */
 import type { LayerSlice, Selector, SelectorTerm } from "../parser/ast.js";
 import { type Diagnostic, diag, didYouMean, q } from "../diagnostics/index.js";
+import { sliceText } from "../parser/print.js";
+
+export { sliceText };
 
 export function checkSelector(sel: Selector, selects: ReadonlyMap<string, Selector>, file: string, out: Diagnostic[]): boolean {
   let ok = true;
@@ -48,10 +51,5 @@ function checkSlice(s: LayerSlice, file: string, out: Diagnostic[]): boolean {
   return true;
 }
 
-export function sliceText(s: LayerSlice): string {
-  if (s.kind === "index") return `[${s.index}]`;
-  const part = (n?: number) => (n === undefined ? "" : String(n));
-  return `[${part(s.start)}:${part(s.stop)}${s.step !== undefined ? `:${s.step}` : ""}]`;
-}
 
 export { q };

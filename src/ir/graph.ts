@@ -58,6 +58,12 @@ export interface Graph {
   ops: Op[];
   /** Values the graph hands back (`loss`, `logits`). */
   outputs: string[];
+  /**
+   * Set by autodiff: the forward values (activations and graph inputs) that backward ops read, in
+   * definition order. Memory planning keeps these until backward and may free every other
+   * activation as soon as its last forward reader has run.
+   */
+  saved?: string[];
 }
 
 /** A deep copy; graphs are plain data, so structured cloning is exact. */

@@ -34,7 +34,9 @@ export function validateGraphJson(json: unknown): string[] {
 
 export function graphToJson(g: Graph): GraphJson {
   const c = cloneGraph(g);
-  return { version: IR_JSON_VERSION, name: c.name, inputs: c.inputs, params: c.params, ops: c.ops, outputs: c.outputs };
+  const j: GraphJson = { version: IR_JSON_VERSION, name: c.name, inputs: c.inputs, params: c.params, ops: c.ops, outputs: c.outputs };
+  if (c.saved) j.saved = c.saved;
+  return j;
 }
 
 /** Reads a graph from its JSON form; throws with every schema violation when it is not one. */
@@ -42,5 +44,7 @@ export function graphFromJson(json: unknown): Graph {
   const errs = validateGraphJson(json);
   if (errs.length) throw new Error(`not a pefc IR graph:\n  ${errs.join("\n  ")}`);
   const j = structuredClone(json) as GraphJson;
-  return { name: j.name, inputs: j.inputs, params: j.params, ops: j.ops, outputs: j.outputs };
+  const g: Graph = { name: j.name, inputs: j.inputs, params: j.params, ops: j.ops, outputs: j.outputs };
+  if (j.saved) g.saved = j.saved;
+  return g;
 }

@@ -65,5 +65,6 @@ export function printGraph(g: Graph): string {
     lines.push(`${outs} = ${op.op}(${op.inputs.join(", ")})${attrs(op.attrs)}${owner}`);
   }
   for (const v of g.outputs) lines.push(`output ${v}`);
+  for (const v of g.saved ?? []) lines.push(`saved ${v}`);
   return lines.join("\n") + "\n";
 }

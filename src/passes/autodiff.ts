@@ -9,6 +9,7 @@
  */
 import { GRAD_RULES, NO_GRAD_OPS } from "../ir/grad.js";
 import { GraphBuilder, pruneDeadOps, type Graph } from "../ir/index.js";
+import { gradName } from "../ir/step-names.js";
 import { LOSS } from "../models/graph/index.js";
 import type { PassContext } from "./context.js";
 
@@ -65,7 +66,7 @@ export function differentiate(g: Graph, o: BackwardOptions): Backward {
     if (!l) return undefined;
     let out = l[0]!;
     if (l.length > 1) out = b.op("add_grad", module, l, {}, partName(v));
-    if (ownPart.get(out) === v) renames.set(out, `grad.${v}`);
+    if (ownPart.get(out) === v) renames.set(out, gradName(v));
     parts.set(v, [out]);
     return out;
   };
@@ -89,9 +90,9 @@ export function differentiate(g: Graph, o: BackwardOptions): Backward {
     let gv = total(p, "");
     if (gv === undefined) continue;
     // A gradient that is another value's (a parameter added straight to an activation) gets its own name.
-    if (renames.get(gv) !== `grad.${p}`) gv = b.op("add_grad", "", [gv], {}, partName(p));
-    renames.set(gv, `grad.${p}`);
-    grads.set(p, `grad.${p}`);
+    if (renames.get(gv) !== gradName(p)) gv = b.op("add_grad", "", [gv], {}, partName(p));
+    renames.set(gv, gradName(p));
+    grads.set(p, gradName(p));
     b.output(gv);
   }
   const graph = renameValues(b.finish(), renames);

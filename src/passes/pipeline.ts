@@ -5,7 +5,11 @@
  */
 import type { Graph } from "../ir/index.js";
 import type { PassContext } from "./context.js";
+import { adaloraOrthReg } from "./adalora-loss.js";
+import { autodiff } from "./autodiff.js";
 import { freeze } from "./freeze.js";
+import { requireTrainable } from "./require-trainable.js";
+import { optimizer } from "./optimizer.js";
 import { injectAdalora } from "./inject-adalora.js";
 import { injectAdapters } from "./inject-adapters.js";
 import { injectIa3 } from "./inject-ia3.js";
@@ -30,6 +34,10 @@ export const PIPELINE: readonly Pass[] = [
   { name: "inject-adapters", doc: "insert bottleneck adapters (houlsby, pfeiffer, parallel) in the selected layers", run: injectAdapters },
   { name: "inject-prefix", doc: "feed trained key/value prefixes (prefix tuning, p-tuning v2) to each selected layer's attention", run: injectPrefix },
   { name: "inject-prompt", doc: "prepend virtual-token embeddings (prompt tuning, p-tuning) and pad labels and positions", run: injectPrompt },
+  { name: "require-trainable", doc: "refuse a run in which no parameter trains", run: requireTrainable },
+  { name: "adalora-orth-reg", doc: "add AdaLoRA's orthogonal regulariser to the loss", run: adaloraOrthReg },
+  { name: "autodiff", doc: "backward toward trainable parameters only; prune; record saved activations", run: autodiff },
+  { name: "optimizer", doc: "gradient clipping and one sgd/adam/adamw update per trainable parameter", run: optimizer },
 ];
 
 export function passNames(): string[] {

@@ -8,6 +8,7 @@ import type { MethodSpec } from "../check/spec.js";
 import { diag, q } from "../diagnostics/index.js";
 import type { Graph } from "../ir/index.js";
 import { parse } from "../parser/index.js";
+import { selectorText } from "../parser/print.js";
 import type { Selector, Span } from "../parser/ast.js";
 import { resolveSelector, type Match } from "../models/select.js";
 import type { Arch, ModelProfile } from "../models/types.js";
@@ -108,7 +109,7 @@ export function resolveSelectors(graph: Graph, ctx: PassContext): Graph {
         const inside = new Set(t.modules.map((x) => x.module.path));
         const modules = or.matches.map((x) => x.module.path).filter((p) => inside.has(p));
         if (or.diagnostics.length === 0 && modules.length === 0) {
-          ctx.diagnostics.push(diag("P406", ctx.file, o.selector.span, [q(selectorText(o.selector, ctx))]));
+          ctx.diagnostics.push(diag("P406", ctx.file, o.selector.span, [q(selectorText(o.selector))]));
         }
         return { selector: o.selector, options: o.options as Record<string, number>, modules };
       });
@@ -126,10 +127,6 @@ export function resolveSelectors(graph: Graph, ctx: PassContext): Graph {
 
 function allLayers(p: ModelProfile): number[] {
   return Array.from({ length: p.dims.numLayers }, (_, i) => i);
-}
-
-function selectorText(sel: Selector, ctx: PassContext): string {
-  return ctx.spec.file && sel.span ? `line ${sel.span.line}` : "";
 }
 
 function checkModuleKinds(m: MethodSpec, modules: Match[], at: Span, ctx: PassContext): void {

@@ -8,8 +8,7 @@ import type { Graph, Param } from "../ir/index.js";
 import type { Match } from "../models/select.js";
 import type { ModelProfile } from "../models/types.js";
 import { methodLabel, type PassContext } from "../passes/context.js";
-import { sliceText } from "../check/selectors.js";
-import type { SelectorTerm } from "../parser/ast.js";
+import { termText } from "../parser/print.js";
 
 export interface PlanNumbers {
   trainable: number;
@@ -140,12 +139,6 @@ function bytes(n: number): string {
   return `${n.toFixed(i === 0 ? 0 : 2)} ${units[i]}`;
 }
 
-function termText(t: SelectorTerm): string {
-  const a = t.atom;
-  const atom = !a ? "" : a.kind === "regex" ? `/${a.source}/${a.flags}` : a.kind === "role" ? `@${a.name}` : a.kind === "ref" ? `$${a.name}` : a.kind === "glob" ? JSON.stringify(a.text) : a.text;
-  const layers = t.layers ? `layers[${t.layers.map((s) => sliceText(s).slice(1, -1)).join(", ")}]` : "";
-  return [atom, layers].filter(Boolean).join(" in ");
-}
 
 /** `transformer.encoder.layers.{0..27}.self_attention.query_key_value`: paths that differ only in the layer index, collapsed. */
 export function collapsePaths(matches: Match[]): string[] {
