@@ -9,6 +9,7 @@ import type { Match } from "../models/select.js";
 import type { ModelProfile } from "../models/types.js";
 import { methodLabel, type PassContext } from "../passes/context.js";
 import { termText } from "../parser/print.js";
+import { stepFlops, type StepFlops } from "./flops.js";
 
 export interface PlanNumbers {
   trainable: number;
@@ -18,6 +19,8 @@ export interface PlanNumbers {
   perMethod: { label: string; line: number; params: number; tensors: number }[];
   schedule: Schedule;
   memory: MemoryEstimate;
+  /** FLOPs of one micro-batch step at the planned batch and length (per optimizer step: x grad_accum). */
+  flops?: StepFlops & { batch: number; seqLen: number };
 }
 
 export interface Schedule {
@@ -119,14 +122,12 @@ export function planNumbers(spec: Spec, profile: ModelProfile, graph: Graph, ctx
     const ps = graph.params.filter((p) => p.method === i && p.trainable);
     return { label: methodLabel(m), line: m.line, params: ps.reduce((a, p) => a + numel(p), 0), tensors: ps.length };
   });
-  return {
-    trainable,
-    all,
-    peftLine: peftLine(trainable, all),
-    perMethod,
-    schedule: deriveSchedule(spec, ctx, records),
-    memory: estimateMemory(spec, profile, graph),
-  };
+  const memory = estimateMemory(spec, profile, graph);
+  const numbers: PlanNumbers = { trainable, all, peftLine: peftLine(trainable, all), perMethod, schedule: deriveSchedule(spec, ctx, records), memory };
+  if (graph.outputs.some((o) => o.startsWith("grad."))) {
+    numbers.flops = { ...stepFlops(graph, { B: spec.train.batch, T: memory.seqLen }), batch: spec.train.batch, seqLen: memory.seqLen };
+  }
+  return numbers;
 }
 
 function bytes(n: number): string {
@@ -227,6 +228,12 @@ export function formatPlan(spec: Spec, profile: ModelProfile, graph: Graph, ctx:
   if (s.adalora) {
     const a = s.adalora;
     out.push(`  adalora: budget ${fmt(a.initBudget)} -> ${fmt(a.targetBudget)} singular values; ` + (a.budgetSteps ? `no pruning before step ${a.tinit}, cubic decay over steps ${a.budgetSteps[0]}..${a.budgetSteps[1]} every ${a.deltaT}, rank pattern fixed for the last ${a.tfinal}` : `tinit ${a.tinit}, tfinal ${a.tfinal}, every ${a.deltaT} steps`));
+  }
+  if (n.flops) {
+    const f = n.flops;
+    const g = (x: number) => `${(x / 1e9).toFixed(x < 1e9 ? 3 : 1)} GFLOP`;
+    const saved = f.unprunedBackward > 0 ? ` (full backward would be ${g(f.unprunedBackward)}: pruning saves ${((100 * (f.unprunedBackward - f.backward)) / f.unprunedBackward).toFixed(0)}%)` : "";
+    out.push("", `compute per micro-batch (${f.batch} x ${f.seqLen} tokens): forward ${g(f.forward)}, backward ${g(f.backward)}${saved}, optimizer ${g(f.optimizer)}`);
   }
   const m = n.memory;
   out.push("", `memory estimate (batch ${spec.train.batch} x ${m.seqLen} tokens, ${spec.train.precision}): weights ${bytes(m.weights)}, trainable state ${bytes(m.trainable)}, activations ${bytes(m.activations)}, total ${bytes(m.total)}`);

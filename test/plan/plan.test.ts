@@ -76,6 +76,17 @@ train { steps = 3000; batch = 1; grad_accum = 16; lr = 1e-4; optimizer = adamw; 
     expect(n.schedule).toMatchObject({ records: 37, stepsPerEpoch: 5, totalSteps: 15, effectiveBatch: 8, warmupSteps: 2 });
   });
 
+  it("reports FLOPs per step, and what pruning the backward saves", async () => {
+    const r = await plan("flops", `model "builtin:chatglm2-6b";\nlora r=8 on query_key_value in layers[-2:];\ntrain { steps = 1; }`);
+    const f = (JSON.parse(r.out) as { flops: { forward: number; backward: number; unprunedBackward: number; seqLen: number } }).flops;
+    // Forward of a dense decoder is about 2 FLOPs per parameter per token, plus attention.
+    const tokens = f.seqLen;
+    expect(f.forward / (2 * glmBase * tokens)).toBeGreaterThan(0.95);
+    expect(f.forward / (2 * glmBase * tokens)).toBeLessThan(1.15);
+    // Adapting only the last two of 28 layers: backward runs through 2 layers and the head, not 28.
+    expect(f.backward).toBeLessThan(0.2 * f.unprunedBackward);
+  });
+
   it("refuses a wrong target before any weight is read, naming the real candidates", async () => {
     const r = await plan("wrong", `model "${resolve("../shared/models/chatglm2-6b-config")}";\nlora r=8 on q_proj;\ntrain { steps = 1; }`, false);
     expect(r.code).toBe(1);
