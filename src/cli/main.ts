@@ -6,9 +6,10 @@ import { parseArgs } from "node:util";
 import { didYouMean } from "../diagnostics/index.js";
 import { check, compile, explain, type Command } from "./commands.js";
 import { plan } from "./plan.js";
+import { run } from "./run.js";
 import { stdio, type Output } from "./io.js";
 
-export const COMMANDS: Record<string, Command> = { check, explain, compile, plan };
+export const COMMANDS: Record<string, Command> = { run, check, plan, compile, explain };
 
 function help(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);

@@ -36,6 +36,6 @@ export async function countRecords(spec: Spec): Promise<{ count?: number; warnin
   }
   if (d.holdout && spec.data.eval === undefined) return { count };
   const eval_ = spec.data.eval;
-  if (eval_?.holdout) count -= "share" in eval_.holdout ? Math.round(count * eval_.holdout.share) : eval_.holdout.count;
+  if (eval_?.holdout) count -= "share" in eval_.holdout ? Math.ceil(count * eval_.holdout.share) : eval_.holdout.count;
   return { count: Math.max(0, count) };
 }

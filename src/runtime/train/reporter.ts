@@ -1,0 +1,71 @@
+/**
+ * How a run talks: on a terminal, one progress line redrawn in place (step/total, loss, lr,
+ * tokens/s, ETA) with eval and save lines above it; otherwise plain log lines; with --json one JSON
+ * object per event on standard output.
+ */
+import type { EvalLog, Reporter, StepLog } from "./loop.js";
+
+function clock(s: number): string {
+  if (!Number.isFinite(s)) return "?";
+  const m = Math.floor(s / 60);
+  const h = Math.floor(m / 60);
+  const ss = String(Math.floor(s % 60)).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m % 60).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+function stepText(s: StepLog): string {
+  const parts = [
+    `step ${s.step}/${s.totalSteps}`,
+    `epoch ${s.epoch.toFixed(2)}`,
+    `loss ${s.loss.toFixed(4)}`,
+    `lr ${s.lr.toExponential(2)}`,
+    ...(s.gradNorm !== undefined ? [`grad_norm ${s.gradNorm.toFixed(3)}`] : []),
+    `${s.tokensPerSecond.toFixed(0)} tok/s`,
+    `eta ${clock(s.eta)}`,
+  ];
+  return parts.join("  ");
+}
+
+export interface ReporterOptions {
+  json: boolean;
+  tty: boolean;
+  write(line: string): void;
+  /** Where the progress bar goes (stderr on a terminal). */
+  bar?(text: string): void;
+}
+
+export function makeReporter(o: ReporterOptions): Reporter {
+  if (o.json) {
+    return {
+      step: (s) => o.write(JSON.stringify({ event: "step", ...s })),
+      eval: (e) => o.write(JSON.stringify({ event: "eval", ...e })),
+      saved: (dir, step) => o.write(JSON.stringify({ event: "saved", dir, step })),
+      info: (text) => o.write(JSON.stringify({ event: "info", text })),
+    };
+  }
+  if (o.tty && o.bar) {
+    const bar = o.bar;
+    let last = "";
+    const above = (line: string) => {
+      bar(`\r\x1b[2K${line}\n${last}`);
+    };
+    return {
+      step: (s) => {
+        const width = 24;
+        const filled = Math.round((width * s.step) / s.totalSteps);
+        last = `[${"#".repeat(filled)}${".".repeat(width - filled)}] ${stepText(s)}`;
+        bar(`\r\x1b[2K${last}`);
+        if (s.step === s.totalSteps) bar("\n");
+      },
+      eval: (e: EvalLog) => above(`eval  step ${e.step}  loss ${e.loss.toFixed(4)}  perplexity ${e.perplexity.toFixed(2)}`),
+      saved: (dir) => above(`saved ${dir}`),
+      info: (text) => above(text),
+    };
+  }
+  return {
+    step: (s) => o.write(stepText(s)),
+    eval: (e) => o.write(`eval  step ${e.step}  loss ${e.loss.toFixed(4)}  perplexity ${e.perplexity.toFixed(2)}`),
+    saved: (dir) => o.write(`saved ${dir}`),
+    info: (text) => o.write(text),
+  };
+}
