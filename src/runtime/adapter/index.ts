@@ -9,3 +9,4 @@ export { writeHfCheckpoint, withShapes, tiedDuplicates, type HfTensor, type HfCh
 export { peftTargets, peftMatches, peftFeedforward, patternKey, patternMatch, type PeftTargets } from "./peft-targets.js";
 export { loraModuleSettings, type LoraModuleSettings } from "./lora-settings.js";
 export { pyJsonDumps, pyFloat, pyFloatRepr, PyFloat, type PyJson } from "./py-json.js";
+export { adapterSpec, peftStatement } from "./spec-from-adapter.js";
