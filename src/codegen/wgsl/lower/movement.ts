@@ -1,0 +1,4 @@
+/** Lowerings of the movement family (see types.ts for the contract). */
+import { registerLowerings } from "./registry.js";
+
+registerLowerings({});
