@@ -8,6 +8,11 @@ import { ReferenceBackend } from "../runtime/train/reference-backend.js";
 import { makeReporter } from "../runtime/train/reporter.js";
 import { DiagnosticsError, prepareSession } from "../runtime/train/session.js";
 import type { Command } from "./commands.js";
+import { resolve } from "node:path";
+import { readTrainerFiles, type TrainerPosition } from "../runtime/train/checkpoint.js";
+import type { TrainBackend } from "../runtime/train/backend.js";
+import type { Session } from "../runtime/train/session.js";
+import { UserError } from "../runtime/io/errors.js";
 import { readInput } from "./io.js";
 
 const DEVICES = ["reference"];
@@ -22,6 +27,7 @@ file says. --device reference runs every step on the CPU reference executor (slo
   options: {
     device: { type: "string", description: `where to compute: ${DEVICES.join(", ")}` },
     json: { type: "boolean", description: "one JSON object per logged step, eval and save" },
+    resume: { type: "string", description: "continue from a checkpoint folder (checkpoint-N) this spec's run wrote" },
   },
   async run(files, values, io) {
     if (files.length !== 1) {
@@ -49,10 +55,12 @@ file says. --device reference runs every step on the CPU reference executor (slo
       const methods = s.spec.methods.map((m) => (m.method === "adapter" ? `adapter ${m.variant}` : m.method)).join(" + ") || "unfreeze";
       report.info(`${s.spec.model!.source}: ${s.profile.name}, ${methods}; ${s.train.length} train records${s.eval ? `, ${s.eval.length} eval` : ""}; ${s.totalSteps} steps (${s.stepsPerEpoch} per epoch) on ${device}`);
       const trunc = s.stats.train.truncatedResponseShare;
-      if (trunc > 0.2) report.info(`note: ${(trunc * 100).toFixed(0)}% of responses were cut at max_target (P606)`);
+      if (trunc > 0.2) report.info(`warning P606: ${(trunc * 100).toFixed(0)}% of responses were cut to fit the length budget`);
       const adalora = adaloraAllocation(s);
       const backend = new ReferenceBackend(s.trainGraph, s.evalGraph, s.params, s.spec.train.seed, adalora);
-      await runTraining(s, backend, report);
+      const resume = typeof values.resume === "string" ? await resumeFrom(resolve(values.resume), s, backend) : undefined;
+      if (resume) report.info(`resuming at step ${resume.step} of ${resume.totalSteps} from ${values.resume}`);
+      await runTraining(s, backend, report, resume ? { resume } : {});
       for (const e of s.spec.export.filter((x) => x.what === "merged")) report.saved(await exportMerged(s, backend, e.dir), s.totalSteps);
       backend.dispose();
       return 0;
@@ -69,3 +77,20 @@ file says. --device reference runs every step on the CPU reference executor (slo
     }
   },
 };
+
+/** Restores `backend` from a checkpoint folder, after checking it belongs to this spec's run. */
+async function resumeFrom(dir: string, s: Session, backend: TrainBackend): Promise<TrainerPosition> {
+  const { state, snapshot } = await readTrainerFiles(dir);
+  if (state.totalSteps !== s.totalSteps) {
+    throw new UserError(`${dir}: the checkpoint is of a run of ${state.totalSteps} steps; this spec now makes ${s.totalSteps}. Resume with the spec (and data) the run started with.`, { file: dir });
+  }
+  const shapes = new Map(s.trainGraph.params.map((p) => [p.name, p.shape.reduce((a, b) => a * b, 1)]));
+  for (const [name, v] of snapshot.params) {
+    const n = shapes.get(name);
+    if (n === undefined || n !== v.length) {
+      throw new UserError(`${dir}: tensor ${name} ${n === undefined ? "is not a parameter of this spec's graph" : `has ${v.length} values, the graph needs ${n}`}; the spec changed since the checkpoint`, { file: dir, tensor: name });
+    }
+  }
+  await backend.restore(snapshot);
+  return state;
+}

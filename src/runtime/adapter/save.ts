@@ -42,6 +42,8 @@ export interface SaveAdapterOptions {
   baseModel: string;
   extra?: AdapterExtra;
   atomic?: AtomicOptions;
+  /** Writes more files into the folder before it replaces the old one (a trainer's resume state). */
+  also?: (tmpDir: string) => Promise<void>;
 }
 
 export interface AdapterFiles {
@@ -72,6 +74,7 @@ export async function saveAdapter(dir: string, o: SaveAdapterOptions): Promise<A
     async (tmp) => {
       await writeFileAtomic(join(tmp, CONFIG_FILE), files.config);
       await writeFileAtomic(join(tmp, WEIGHTS_FILE), serializeSafetensors(files.tensors, files.metadata));
+      await o.also?.(tmp);
     },
     o.atomic,
   );

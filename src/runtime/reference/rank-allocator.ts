@@ -84,6 +84,28 @@ export class RankAllocator {
     this.ema.clear();
   }
 
+  /** The EMAs and rank pattern as named arrays, for checkpoints that resume bit-identically. */
+  exportState(): { tensors: Map<string, Floats>; rankPattern?: RankPattern } {
+    const tensors = new Map<string, Floats>();
+    for (const [k, e] of this.ema) {
+      tensors.set(`ipt.${k}`, e.ipt);
+      tensors.set(`unc.${k}`, e.unc);
+    }
+    return this.rankPattern ? { tensors, rankPattern: this.rankPattern } : { tensors };
+  }
+
+  importState(s: { tensors: ReadonlyMap<string, Floats>; rankPattern?: RankPattern }): void {
+    this.ema.clear();
+    for (const [k, v] of s.tensors) {
+      if (!k.startsWith("ipt.")) continue;
+      const key = k.slice(4);
+      const unc = s.tensors.get(`unc.${key}`);
+      if (!unc) throw new Error(`allocator state: ${key} has importance but no uncertainty`);
+      this.ema.set(key, { ipt: v, unc });
+    }
+    this.rankPattern = s.rankPattern;
+  }
+
   /** One EMA update of sensitivity and uncertainty from the current weights and gradients. */
   updateIpt(mats: readonly AdaloraMatrix[]): void {
     const { beta1, beta2 } = this.config;

@@ -35,5 +35,19 @@ export interface TrainBackend {
   values(): Promise<Map<string, Float32Array>>;
   /** AdaLoRA's keep-masks after the last allocation, when the run has AdaLoRA. */
   rankPattern(): Record<string, boolean[]> | undefined;
+  /** Everything the next step depends on, for a checkpoint that resumes bit-identically. */
+  snapshot(): Promise<TrainSnapshot>;
+  restore(s: TrainSnapshot): Promise<void>;
   dispose(): void;
+}
+
+/** The state of training after a step: parameters that change, optimizer state, AdaLoRA's EMAs. */
+export interface TrainSnapshot {
+  /** Optimizer steps taken. */
+  step: number;
+  /** Every parameter that is not frozen base weight. */
+  params: Map<string, Float32Array>;
+  /** Optimizer state by graph input name (`optim.m.<p>`...). */
+  optim: Map<string, Float32Array>;
+  allocator?: { tensors: Map<string, Float32Array>; rankPattern?: Record<string, boolean[]> };
 }

@@ -1,14 +1,18 @@
 /**
  * The training loop, whatever device runs the math: epochs of seeded batches grouped into
  * optimizer steps of grad_accum micro-batches (a short last group still steps, as Accelerate does
- * at the end of the data), the learning-rate schedule, logging, evaluation and saves.
+ * at the end of the data), the learning-rate schedule, logging, evaluation, checkpoints that
+ * resume, and the metrics file and loss curve beside them.
  */
-import { rm, readdir } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { readdir, rm } from "node:fs/promises";
+import { basename, join, resolve } from "node:path";
 import type { SaveSpec } from "../../check/spec.js";
-import { makeBatches, type Batch, type Example } from "../data/index.js";
 import { saveAdapter } from "../adapter/index.js";
+import { makeBatches, type Batch, type Example } from "../data/index.js";
+import { writeFileAtomic } from "../io/atomic.js";
 import type { MicroBatch, TrainBackend } from "./backend.js";
+import { STATE_FORMAT, writeTrainerFiles, type TrainerPosition } from "./checkpoint.js";
+import { lossCurveSvg } from "./curve.js";
 import { lrAt } from "./schedule.js";
 import type { Session } from "./session.js";
 
@@ -80,35 +84,45 @@ function due(period: { every: number; unit: "steps" | "epochs" }, step: number, 
   return epochEnded !== undefined && epochEnded % period.every === 0;
 }
 
-export async function runTraining(s: Session, backend: TrainBackend, report: Reporter): Promise<RunResult> {
+export interface RunOptions {
+  /** Where a resumed run picks up (from a checkpoint's trainer_state.json); the backend is restored already. */
+  resume?: TrainerPosition;
+}
+
+export async function runTraining(s: Session, backend: TrainBackend, report: Reporter, opts: RunOptions = {}): Promise<RunResult> {
   const t = s.spec.train;
   const padId = s.tokenizer?.padId ?? 0;
   const total = s.totalSteps;
-  const result: RunResult = { steps: 0, losses: [], evals: [], saved: [] };
+  const from = opts.resume;
+  const result: RunResult = { steps: from?.step ?? 0, losses: [...(from?.losses ?? [])], evals: [...(from?.evals ?? [])], saved: [] };
   const started = Date.now();
   let tokens = 0;
   let windowLoss = 0;
   let windowSteps = 0;
-  const adapterSaves = s.spec.save.filter((x) => x.every);
 
-  const save = async (dir: string, step: number) => {
+  const save = async (dir: string, step: number, position?: TrainerPosition) => {
     const pattern = backend.rankPattern();
+    const snap = position ? await backend.snapshot() : undefined;
     await saveAdapter(dir, {
       spec: s.spec, graph: s.trainGraph, profile: s.profile, values: await backend.values(), baseModel: s.spec.model!.source,
       extra: { totalStep: total, ...(pattern ? { rankPattern: pattern } : {}) },
+      ...(position && snap ? { also: (tmp: string) => writeTrainerFiles(tmp, { ...position, format: STATE_FORMAT, specFile: basename(s.spec.file), seed: t.seed }, snap) } : {}),
     });
     result.saved.push(dir);
     report.saved(dir, step);
   };
-  const periodic = async (sv: SaveSpec, step: number) => {
+  const periodic = async (sv: SaveSpec, step: number, position: TrainerPosition) => {
     const root = resolve(s.baseDir, sv.dir);
-    await save(join(root, `checkpoint-${step}`), step);
+    await save(join(root, `checkpoint-${step}`), step, position);
     if (sv.keep !== undefined) await rotate(root, sv.keep);
+    await writeMetrics(root, result, s);
   };
 
-  for (let epoch = 0; result.steps < total; epoch++) {
+  let epoch = from?.epoch ?? 0;
+  let firstGroup = from?.group ?? 0;
+  for (; result.steps < total; epoch++, firstGroup = 0) {
     const groups = epochGroups(s.train, s, epoch, padId);
-    for (let g = 0; g < groups.length && result.steps < total; g++) {
+    for (let g = firstGroup; g < groups.length && result.steps < total; g++) {
       const group = groups[g]!;
       const lr = lrAt(t, result.steps, total);
       const out = await backend.step(group, lr);
@@ -120,11 +134,12 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
       const step = result.steps;
       const epochEnded = g === groups.length - 1 ? epoch + 1 : undefined;
       const elapsed = (Date.now() - started) / 1000;
-      if (due(t.logEvery, step, epochEnded) || step === total || step === 1) {
+      const stepsHere = step - (from?.step ?? 0);
+      if (due(t.logEvery, step, epochEnded) || step === total || stepsHere === 1) {
         report.step({
           step, totalSteps: total, epoch: epoch + (g + 1) / groups.length, loss: windowLoss / windowSteps, lr,
           ...(out.gradNorm !== undefined ? { gradNorm: out.gradNorm } : {}),
-          tokens, tokensPerSecond: tokens / Math.max(elapsed, 1e-9), elapsed, eta: (elapsed / step) * (total - step),
+          tokens, tokensPerSecond: tokens / Math.max(elapsed, 1e-9), elapsed, eta: (elapsed / stepsHere) * (total - step),
         });
         windowLoss = 0;
         windowSteps = 0;
@@ -138,12 +153,30 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
           report.eval(log);
         }
       }
-      for (const sv of adapterSaves) if (due(sv.every!, step, epochEnded) || (last && !result.saved.some((d) => d.endsWith(`checkpoint-${step}`)))) await periodic(sv, step);
+      const next = g + 1 < groups.length ? { epoch, group: g + 1 } : { epoch: epoch + 1, group: 0 };
+      const position: TrainerPosition = { step, ...next, totalSteps: total, losses: result.losses, evals: result.evals };
+      for (const sv of s.spec.save.filter((x) => x.every)) {
+        if (due(sv.every!, step, epochEnded) || (last && !result.saved.some((d) => d.endsWith(`checkpoint-${step}`)))) await periodic(sv, step, position);
+      }
     }
   }
-  for (const sv of s.spec.save.filter((x) => !x.every)) await save(resolve(s.baseDir, sv.dir), result.steps);
+  for (const sv of s.spec.save.filter((x) => !x.every)) {
+    const root = resolve(s.baseDir, sv.dir);
+    await save(root, result.steps);
+    await writeMetrics(root, result, s);
+  }
   for (const e of s.spec.export.filter((x) => x.what === "adapter")) await save(resolve(s.baseDir, e.dir), result.steps);
   return result;
+}
+
+/** metrics.jsonl (one line per step and eval) and loss.svg, beside the checkpoints. */
+async function writeMetrics(root: string, r: RunResult, s: Session): Promise<void> {
+  const lines = [
+    ...r.losses.map((loss, i) => JSON.stringify({ step: i + 1, loss })),
+    ...r.evals.map((e) => JSON.stringify({ step: e.step, eval_loss: e.loss, perplexity: e.perplexity })),
+  ];
+  await writeFileAtomic(join(root, "metrics.jsonl"), lines.join("\n") + "\n");
+  await writeFileAtomic(join(root, "loss.svg"), lossCurveSvg(r.losses, r.evals, `${basename(s.spec.file)}: loss per optimizer step`));
 }
 
 /** Keeps the newest `keep` checkpoint-N folders under `root`. */

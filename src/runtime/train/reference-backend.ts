@@ -4,7 +4,9 @@
  */
 import type { Graph } from "../../ir/index.js";
 import { initTrainState, runGraph, scalar, trainStep, type AdaloraAllocation, type TrainState } from "../reference/executor.js";
-import type { MicroBatch, StepOutcome, TrainBackend } from "./backend.js";
+import type { MicroBatch, StepOutcome, TrainBackend, TrainSnapshot } from "./backend.js";
+import type { Floats } from "../reference/floats.js";
+import { RankAllocator } from "../reference/rank-allocator.js";
 import { graphInputs } from "./inputs.js";
 
 export class ReferenceBackend implements TrainBackend {
@@ -50,11 +52,31 @@ export class ReferenceBackend implements TrainBackend {
     return this.state.allocator?.rankPattern;
   }
 
-  /** Optimizer state and step count, for checkpoints that resume. */
-  optimizerState(): { step: number; tensors: Map<string, Float32Array> } {
-    const tensors = new Map<string, Float32Array>();
-    for (const [k, v] of this.state.optim) tensors.set(k, v instanceof Float32Array ? v : Float32Array.from(v));
-    return { step: this.state.step, tensors };
+  async snapshot(): Promise<TrainSnapshot> {
+    const f32 = (v: Floats) => (v instanceof Float32Array ? v.slice() : Float32Array.from(v));
+    const params = new Map<string, Float32Array>();
+    for (const p of this.trainGraph.params) {
+      if (!p.trainable && p.origin === "base") continue;
+      const v = this.state.params.get(p.name);
+      if (v) params.set(p.name, f32(v));
+    }
+    const optim = new Map([...this.state.optim].map(([k, v]) => [k, f32(v)]));
+    const snap: TrainSnapshot = { step: this.state.step, params, optim };
+    const a = this.state.allocator?.exportState();
+    if (a) snap.allocator = { tensors: new Map([...a.tensors].map(([k, v]) => [k, f32(v)])), ...(a.rankPattern ? { rankPattern: a.rankPattern } : {}) };
+    return snap;
+  }
+
+  async restore(s: TrainSnapshot): Promise<void> {
+    this.state.step = s.step;
+    for (const [k, v] of s.params) this.state.params.set(k, v.slice());
+    for (const [k, v] of s.optim) this.state.optim.set(k, v.slice());
+    if (s.allocator && this.adalora) {
+      const r = new Map(this.adalora.matrices.map((m) => [m.name, this.state.params.get(m.E)!.length]));
+      const allocator = new RankAllocator(this.adalora.config, this.adalora.matrices.map((m) => ({ name: m.name, r: r.get(m.name)! })));
+      allocator.importState({ tensors: new Map([...s.allocator.tensors].map(([k, v]) => [k, v.slice()])), ...(s.allocator.rankPattern ? { rankPattern: s.allocator.rankPattern } : {}) });
+      this.state.allocator = allocator;
+    }
   }
 
   dispose(): void {}
