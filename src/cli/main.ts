@@ -8,9 +8,11 @@ import { check, compile, explain, type Command } from "./commands.js";
 import { plan } from "./plan.js";
 import { run } from "./run.js";
 import { generateCommand } from "./generate.js";
+import { chat } from "./chat.js";
+import { merge, exportCommand } from "./merge.js";
 import { stdio, type Output } from "./io.js";
 
-export const COMMANDS: Record<string, Command> = { run, generate: generateCommand, check, plan, compile, explain };
+export const COMMANDS: Record<string, Command> = { run, generate: generateCommand, chat, merge, export: exportCommand, check, plan, compile, explain };
 
 function help(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);
