@@ -8,6 +8,7 @@ import * as S from "./schemas.js";
 import { checkBlock, describeValue } from "./options.js";
 import { checkSelector } from "./selectors.js";
 import { parse } from "../parser/index.js";
+import { relocateSpans } from "../parser/print.js";
 import type { DataSpec, HybridSpec, MethodSpec, PeriodSpec, Spec, TrainSpec } from "./spec.js";
 
 export const LANGUAGE_VERSION = "0.1";
@@ -467,15 +468,7 @@ type S_PTuning = Extract<MethodSpec, { method: "p_tuning" }>["options"];
  */
 function presetMembers(name: "mam" | "unipelt", text: string, at: Span): MethodStmt[] {
   const parsed = parse(text, `<${name} preset>`);
-  const relocate = (x: unknown): unknown => {
-    if (Array.isArray(x)) return x.map(relocate);
-    if (x && typeof x === "object") {
-      if ("line" in x && "start" in x && "endColumn" in x) return { ...at };
-      return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, relocate(v)]));
-    }
-    return x;
-  };
-  return parsed.ast.statements.filter((s): s is MethodStmt => s.kind === "method").map((m) => relocate(m) as MethodStmt);
+  return parsed.ast.statements.filter((s): s is MethodStmt => s.kind === "method").map((m) => relocateSpans(m, at));
 }
 
 /** The exclusive key pairs of a method's schema (reduction/bottleneck for adapters). */

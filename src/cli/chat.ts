@@ -3,14 +3,13 @@
  * template with the earlier rounds as history, as the seed's inference script does.
  */
 import { createInterface } from "node:readline";
-import { formatDiagnostic } from "../diagnostics/index.js";
 import { templateByName } from "../models/templates.js";
 import { parseTemplate, renderExchange } from "../runtime/data/index.js";
 import { ReferenceDecoder } from "../runtime/generate/decoder.js";
 import { generate } from "../runtime/generate/generate.js";
-import { LoadDiagnostics, loadForGeneration } from "../runtime/generate/load.js";
-import { isUserError } from "../runtime/io/errors.js";
+import { loadForGeneration } from "../runtime/generate/load.js";
 import type { Command } from "./commands.js";
+import { userErrors } from "./errors.js";
 
 export const chat: Command = {
   summary: "chat with a model and an optional adapter",
@@ -34,6 +33,7 @@ in the model's chat template (ChatGLM2: "[Round n]\\n\\n问：...\\n\\n答：").
       io.err("pefc chat: --model is required; see pefc chat --help");
       return 1;
     }
+    const model = v.model;
     const maxNewTokens = Number(v["max-new-tokens"] ?? 128);
     const temperature = Number(v.temperature ?? 0);
     const topP = Number(v["top-p"] ?? 1);
@@ -42,8 +42,8 @@ in the model's chat template (ChatGLM2: "[Round n]\\n\\n问：...\\n\\n答：").
       io.err("pefc chat: --max-new-tokens must be a whole number >= 1, --temperature >= 0, --top-p in (0, 1], --seed a whole number");
       return 1;
     }
-    try {
-      const m = await loadForGeneration(v.model, v.adapter as string | undefined);
+    return userErrors(io, "chat", async () => {
+      const m = await loadForGeneration(model, v.adapter as string | undefined);
       const named = typeof v.template === "string" ? templateByName(v.template) : undefined;
       const text = named ?? (typeof v.template === "string" ? v.template : m.profile.chatTemplate);
       if (!text.includes("{prompt}")) {
@@ -69,16 +69,6 @@ in the model's chat template (ChatGLM2: "[Round n]\\n\\n问：...\\n\\n答：").
       }
       decoder.dispose();
       return 0;
-    } catch (e) {
-      if (e instanceof LoadDiagnostics) {
-        for (const d of e.diagnostics) io.err(formatDiagnostic(d));
-        return 1;
-      }
-      if (isUserError(e)) {
-        io.err(`pefc chat: ${(e as Error).message}`);
-        return 1;
-      }
-      throw e;
-    }
+    });
   },
 };

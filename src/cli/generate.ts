@@ -1,10 +1,9 @@
 /** `pefc generate`: text from a model, with or without an adapter. */
-import { formatDiagnostic } from "../diagnostics/index.js";
 import { ReferenceDecoder } from "../runtime/generate/decoder.js";
 import { generate as run } from "../runtime/generate/generate.js";
-import { LoadDiagnostics, loadForGeneration } from "../runtime/generate/load.js";
-import { isUserError } from "../runtime/io/errors.js";
+import { loadForGeneration } from "../runtime/generate/load.js";
 import type { Command } from "./commands.js";
+import { userErrors } from "./errors.js";
 
 function number(v: unknown, name: string, dflt: number, check: (n: number) => boolean, what: string): number | string {
   if (v === undefined) return dflt;
@@ -38,6 +37,8 @@ otherwise tokens are sampled from the softmax at that temperature, cut to top-p.
       io.err("pefc generate: --model and --prompt are required; see pefc generate --help");
       return 1;
     }
+    const model = v.model;
+    const prompt = v.prompt;
     const device = (v.device as string | undefined) ?? "reference";
     if (device !== "reference") {
       io.err(`pefc generate: --device takes reference, not '${device}'`);
@@ -55,23 +56,13 @@ otherwise tokens are sampled from the softmax at that temperature, cut to top-p.
         return 1;
       }
     }
-    try {
-      const m = await loadForGeneration(v.model, v.adapter as string | undefined);
+    return userErrors(io, "generate", async () => {
+      const m = await loadForGeneration(model, v.adapter as string | undefined);
       const decoder = new ReferenceDecoder(m.graph, m.params);
-      const r = await run(decoder, m.tokenizer, v.prompt, { ...(opts as { maxNewTokens: number; temperature: number; topP: number; seed: number }) });
-      io.out(v.prompt + r.text);
+      const r = await run(decoder, m.tokenizer, prompt, { ...(opts as { maxNewTokens: number; temperature: number; topP: number; seed: number }) });
+      io.out(prompt + r.text);
       decoder.dispose();
       return 0;
-    } catch (e) {
-      if (e instanceof LoadDiagnostics) {
-        for (const d of e.diagnostics) io.err(formatDiagnostic(d));
-        return 1;
-      }
-      if (isUserError(e)) {
-        io.err(`pefc generate: ${(e as Error).message}`);
-        return 1;
-      }
-      throw e;
-    }
+    });
   },
 };

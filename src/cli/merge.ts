@@ -1,32 +1,16 @@
 /** `pefc merge` and `pefc export adapter`: adapters folded into weights, or copied out clean. */
 import { copyFile, mkdir, readdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { formatDiagnostic } from "../diagnostics/index.js";
 import { builtinConfig } from "../models/builtin.js";
 import { mergeAdapter, withShapes, writeHfCheckpoint } from "../runtime/adapter/index.js";
 import { replaceDirAtomic, writeFileAtomic } from "../runtime/io/atomic.js";
-import { isUserError, UserError } from "../runtime/io/errors.js";
-import { LoadDiagnostics, loadForGeneration } from "../runtime/generate/load.js";
+import { UserError } from "../runtime/io/errors.js";
+import { loadForGeneration } from "../runtime/generate/load.js";
 import type { Command } from "./commands.js";
+import { userErrors } from "./errors.js";
 import type { Output } from "./io.js";
 
 const TOKENIZER_FILES = ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "vocab.json", "merges.txt", "generation_config.json"];
-
-async function guard(io: Output, what: string, f: () => Promise<number>): Promise<number> {
-  try {
-    return await f();
-  } catch (e) {
-    if (e instanceof LoadDiagnostics) {
-      for (const d of e.diagnostics) io.err(formatDiagnostic(d));
-      return 1;
-    }
-    if (isUserError(e)) {
-      io.err(`pefc ${what}: ${(e as Error).message}`);
-      return 1;
-    }
-    throw e;
-  }
-}
 
 export const merge: Command = {
   summary: "fold an adapter into the base weights, as a Hugging Face checkpoint",
@@ -45,7 +29,7 @@ adapters and gated LoRA cannot be folded into weights (P504): export the adapter
       io.err("pefc merge: --model, --adapter and --out are required; see pefc merge --help");
       return 1;
     }
-    return guard(io, "merge", async () => {
+    return userErrors(io, "merge", async () => {
       const m = await loadForGeneration(v.model as string, v.adapter as string);
       const base = new Map<string, Float32Array>();
       for (const p of m.graph.params) if (p.origin === "base") base.set(p.name, m.params.get(p.name)!);
@@ -75,7 +59,7 @@ state) to DIR, ready for Hugging Face PEFT's PeftModel.from_pretrained.`,
       io.err("pefc export: usage: pefc export adapter CHECKPOINT_DIR --out DIR");
       return 1;
     }
-    return guard(io, "export", async () => {
+    return userErrors(io, "export", async () => {
       const from = resolve(args[1]!);
       const have = new Set(await readdir(from).catch(() => [] as string[]));
       for (const f of ["adapter_config.json", "adapter_model.safetensors"]) {

@@ -82,3 +82,10 @@ function editDistance(a: string, b: string): number {
   }
   return prev[b.length]!;
 }
+
+/** Thrown by phases that stop on user errors they found (a run's preparation): carries them all. */
+export class DiagnosticsError extends Error {
+  constructor(readonly diagnostics: Diagnostic[]) {
+    super(diagnostics.map(formatDiagnostic).join("\n"));
+  }
+}

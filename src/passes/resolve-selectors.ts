@@ -8,7 +8,7 @@ import type { MethodSpec } from "../check/spec.js";
 import { diag, q } from "../diagnostics/index.js";
 import type { Graph } from "../ir/index.js";
 import { parse } from "../parser/index.js";
-import { selectorText } from "../parser/print.js";
+import { relocateSpans, selectorText } from "../parser/print.js";
 import type { Selector, Span } from "../parser/ast.js";
 import { resolveSelector, type Match } from "../models/select.js";
 import type { Arch, ModelProfile } from "../models/types.js";
@@ -33,15 +33,7 @@ function compositionKind(m: MethodSpec): string | undefined {
 function parseSelector(text: string, at: Span): Selector {
   const stmt = parse(`freeze ${text};`, "<default>").ast.statements[0];
   if (!stmt || stmt.kind !== "freeze" || stmt.target.kind !== "selector") throw new Error(`bad default selector ${text}`);
-  const relocate = (x: unknown): unknown => {
-    if (Array.isArray(x)) return x.map(relocate);
-    if (x && typeof x === "object") {
-      if ("line" in x && "start" in x && "endColumn" in x) return { ...at };
-      return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, relocate(v)]));
-    }
-    return x;
-  };
-  return relocate(stmt.target.selector) as Selector;
+  return relocateSpans(stmt.target.selector, at);
 }
 
 function matchText(m: Match): string {

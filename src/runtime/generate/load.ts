@@ -4,7 +4,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { diag, type Diagnostic } from "../../diagnostics/index.js";
+import { diag, DiagnosticsError } from "../../diagnostics/index.js";
 import type { Graph } from "../../ir/index.js";
 import type { Spec } from "../../check/spec.js";
 import { checkSource } from "../../frontend.js";
@@ -24,11 +24,6 @@ export interface LoadedModel {
   tokenizer: Tokenizer;
 }
 
-export class LoadDiagnostics extends Error {
-  constructor(readonly diagnostics: Diagnostic[]) {
-    super("model could not be loaded");
-  }
-}
 
 /** `model` is a folder or builtin:NAME; `adapter` an adapter folder. Paths relative to `cwd`. */
 export async function loadForGeneration(model: string, adapter: string | undefined, cwd = process.cwd()): Promise<LoadedModel> {
@@ -43,7 +38,7 @@ export async function loadForGeneration(model: string, adapter: string | undefin
       throw new UserError(`${file}: ${(e as NodeJS.ErrnoException).code === "ENOENT" ? "not found; is this an adapter folder?" : `not valid JSON (${(e as Error).message})`}`, { file });
     }
     const r = adapterSpec(config, source, file);
-    if (!r.spec) throw new LoadDiagnostics(r.diagnostics);
+    if (!r.spec) throw new DiagnosticsError(r.diagnostics);
     spec = r.spec;
   } else {
     spec = checkSource(`model ${JSON.stringify(source)};\ntrain { steps = 1; }\n`, "<generate>", { fragment: true }).spec;
@@ -52,7 +47,7 @@ export async function loadForGeneration(model: string, adapter: string | undefin
   const encode = (t: string) => tokenizer.encode(t, { addSpecial: false });
   const compiled = compileSpec(spec, { baseDir: cwd, until: adapter !== undefined ? "inject-prompt" : "freeze", encode });
   if (!compiled.graph || !compiled.profile || compiled.diagnostics.some((d) => d.severity === "error")) {
-    throw new LoadDiagnostics(compiled.diagnostics.length ? compiled.diagnostics : [diag("P408", spec.file, undefined, [model, "it could not be compiled"])]);
+    throw new DiagnosticsError(compiled.diagnostics.length ? compiled.diagnostics : [diag("P408", spec.file, undefined, [model, "it could not be compiled"])]);
   }
   const params = await loadBaseWeights(spec.model!, compiled.profile, compiled.graph);
   if (adapter !== undefined) for (const [k, v] of await loadAdapter(resolve(cwd, adapter), { spec, graph: compiled.graph, profile: compiled.profile })) params.set(k, v);

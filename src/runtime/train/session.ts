@@ -6,7 +6,7 @@
  */
 import { dirname, resolve } from "node:path";
 import type { DataSpec, Spec } from "../../check/spec.js";
-import { diag, formatDiagnostic, hasErrors, sortDiagnostics, type Diagnostic } from "../../diagnostics/index.js";
+import { diag, DiagnosticsError, hasErrors, sortDiagnostics } from "../../diagnostics/index.js";
 import { checkSource } from "../../frontend.js";
 import type { Graph } from "../../ir/index.js";
 import { templateByName } from "../../models/templates.js";
@@ -40,11 +40,7 @@ export interface Session {
   totalSteps: number;
 }
 
-export class DiagnosticsError extends Error {
-  constructor(readonly diagnostics: Diagnostic[]) {
-    super(diagnostics.map(formatDiagnostic).join("\n"));
-  }
-}
+export { DiagnosticsError };
 
 function resolveTemplate(d: DataSpec, profile: ModelProfile): string {
   if ("text" in d.template) return d.template.text;

@@ -1,0 +1,85 @@
+// `npm run bench`: achieved GFLOP/s of each matmul variant on this device, median of warm runs,
+// each run one submit of many dispatches (GPU time from timestamps when the adapter has them).
+// `npm run bench -- --sweep` also tries register-block shapes; `--quick` runs fewer shapes.
+
+import {
+  MATMUL_VARIANTS,
+  matmulKernel,
+  type MatmulProblem,
+  type MatmulTuning,
+  type MatmulVariant,
+} from "../src/codegen/wgsl/index.js";
+import { chooseMatmulVariant, median, openDevice, type Device } from "../src/runtime/device/index.js";
+
+interface Case {
+  name: string;
+  p: MatmulProblem;
+}
+
+const args = new Set(process.argv.slice(2));
+const RUNS = 5;
+
+const CASES: Case[] = [
+  { name: "linear fwd 512x768x768 w[N,K]", p: { M: 512, N: 768, K: 768, aLayout: "mk", bLayout: "nk" } },
+  { name: "linear fwd 512x768x768 w[K,N]", p: { M: 512, N: 768, K: 768, aLayout: "mk", bLayout: "kn" } },
+  { name: "mlp up 512x3072x768 w[N,K]", p: { M: 512, N: 3072, K: 768, aLayout: "mk", bLayout: "nk" } },
+  { name: "dX 512x768x3072 w[N,K]", p: { M: 512, N: 768, K: 3072, aLayout: "mk", bLayout: "kn" } },
+  { name: "dW 768x768 over 512 rows", p: { M: 768, N: 768, K: 512, aLayout: "km", bLayout: "kn", accumulate: true } },
+];
+
+async function gflops(dev: Device, p: MatmulProblem, v: MatmulVariant, tuning?: MatmulTuning): Promise<{ g: number; method: string }> {
+  const spec = matmulKernel(p, v, dev.caps, tuning);
+  await dev.prepare(spec);
+  const fill = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i) * 0.5);
+  const bufs = {
+    a: dev.bufferFrom(fill(p.M * p.K)),
+    b: dev.bufferFrom(fill(p.N * p.K)),
+    c: dev.bufferFrom(new Float32Array(p.M * p.N)),
+  };
+  // About 0.1 s of work per run on llvmpipe, a few dispatches at least.
+  const reps = Math.max(2, Math.min(64, Math.round(1.2e9 / spec.flops)));
+  const record = (rec: { dispatch: (s: typeof spec, b: typeof bufs) => void }) => {
+    for (let i = 0; i < reps; i++) rec.dispatch(spec, bufs);
+  };
+  await dev.time(record, 1); // JIT and caches
+  const t = await dev.time(record, RUNS);
+  for (const b of Object.values(bufs)) b.destroy();
+  return { g: (spec.flops * reps) / (median(t.ms) * 1e6), method: t.method };
+}
+
+const dev = await openDevice();
+const a = dev.info.adapter;
+console.log(`device: ${a.description} (${a.vendor}/${a.architecture}${a.isCpu ? ", CPU adapter" : ""})`);
+console.log(`features: ${dev.info.features.join(", ")}`);
+const choice = await chooseMatmulVariant(dev);
+console.log(`chosen matmul variant: ${choice.variant} (${choice.source}; ${Object.entries(choice.gflops).map(([k, g]) => `${k} ${g.toFixed(2)}`).join(", ")} GFLOP/s at ${choice.shape})`);
+console.log("");
+console.log("GFLOP/s, median of", RUNS, "warm runs");
+const cases = args.has("--quick") ? CASES.slice(0, 2) : CASES;
+for (const c of cases) {
+  const row: string[] = [];
+  let method = "";
+  for (const v of MATMUL_VARIANTS) {
+    const r = await gflops(dev, c.p, v);
+    method = r.method;
+    row.push(`${v} ${r.g.toFixed(2)}`);
+  }
+  console.log(`  ${c.name.padEnd(32)} ${row.join("   ")}   (${method})`);
+}
+
+if (args.has("--sweep")) {
+  console.log("\nregister tuning sweep at 512x768x768 (tm x tn, workgroup):");
+  for (const bLayout of ["nk", "kn"] as const)
+    for (const [tm, tn, wg] of [
+      [8, 4, 64],
+      [4, 8, 64],
+      [8, 4, 16],
+      [4, 8, 16],
+      [8, 8, 32],
+      [4, 4, 64],
+    ] as const) {
+      const r = await gflops(dev, { M: 512, N: 768, K: 768, aLayout: "mk", bLayout }, "register", { register: { tm, tn, wg } });
+      console.log(`  ${bLayout} ${tm}x${tn} wg${wg}: ${r.g.toFixed(2)}`);
+    }
+}
+dev.destroy();

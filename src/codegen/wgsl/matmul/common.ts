@@ -1,0 +1,60 @@
+// Pieces every matmul variant shares: the binding list and the output store (alpha, bias,
+// epilogue, accumulate), so variants differ only in how they compute the accumulators.
+
+import type { KernelBinding } from "../kernel.js";
+import { f32 } from "../render.js";
+import type { MatmulProblem } from "./problem.js";
+
+export interface OperandNames {
+  a: string;
+  b: string;
+  c: string;
+  bias: string;
+}
+
+export function operandNames(p: MatmulProblem): OperandNames {
+  return { a: p.names?.a ?? "a", b: p.names?.b ?? "b", c: p.names?.c ?? "c", bias: p.names?.bias ?? "bias" };
+}
+
+/** Bindings in a fixed order: a, b, [bias], c, then the epilogue's. */
+export function matmulBindings(
+  p: MatmulProblem,
+  vec: { a: boolean; b: boolean; c: boolean },
+): KernelBinding[] {
+  const n = operandNames(p);
+  const bElem = p.bF16 ? "f16" : "f32";
+  const out: KernelBinding[] = [
+    { binding: 0, name: n.a, access: "read", type: vec.a ? "array<vec4<f32>>" : "array<f32>", elem: "f32" },
+    { binding: 1, name: n.b, access: "read", type: vec.b ? `array<vec4<${bElem}>>` : `array<${bElem}>`, elem: bElem },
+  ];
+  if (p.bias) out.push({ binding: out.length, name: n.bias, access: "read", type: "array<f32>", elem: "f32" });
+  out.push({ binding: out.length, name: n.c, access: "read_write", type: vec.c ? "array<vec4<f32>>" : "array<f32>", elem: "f32" });
+  for (const e of p.epilogue?.bindings ?? []) out.push({ binding: out.length, ...e });
+  return out;
+}
+
+/** The final value of element (m, n) from accumulator expression `acc`. */
+export function outputValue(p: MatmulProblem, acc: string, m: string, n: string): string {
+  let v = acc;
+  if (p.alpha !== undefined && p.alpha !== 1) v = `${f32(p.alpha)} * ${v}`;
+  if (p.bias) v = `${v} + ${operandNames(p).bias}[${n}]`;
+  if (p.epilogue) v = p.epilogue.apply(`(${v})`, m, n);
+  return v;
+}
+
+/** Stores one scalar at C[m*N + n]; C is a scalar array. */
+export function storeScalar(p: MatmulProblem, acc: string, m: string, n: string): string {
+  const c = operandNames(p).c;
+  const idx = `${m} * N + ${n}`;
+  const v = outputValue(p, acc, m, n);
+  return p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`;
+}
+
+/** Stores four consecutive columns n..n+3 (n a multiple of 4, N % 4 == 0); C is a vec4 array. */
+export function storeVec4(p: MatmulProblem, acc: string, m: string, n: string): string[] {
+  const c = operandNames(p).c;
+  const idx = `(${m} * N + ${n}) / 4u`;
+  const parts = [0, 1, 2, 3].map((j) => outputValue(p, `${acc}[${j}]`, m, `(${n} + ${j}u)`));
+  const v = `vec4<f32>(${parts.join(", ")})`;
+  return [p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`];
+}

@@ -1,0 +1,69 @@
+// One matmul family for every linear layer: C[M,N] = op(A)·op(B) with f32 accumulation. The
+// layouts say how each operand is stored, so forward (x·Wᵀ or x·W), dX (dY·W) and dW (dYᵀ·X)
+// are all the same kernel with different layouts and no transposed copies in memory.
+
+export type ALayout = "mk" /* A stored [M,K] */ | "km" /* A stored [K,M] */;
+export type BLayout = "nk" /* B stored [N,K]: C = A·Bᵀ (torch Linear weight) */ | "kn" /* B stored [K,N] */;
+
+export interface EpilogueBinding {
+  name: string;
+  type: string;
+  access: "read" | "read_write";
+  elem: "f32" | "f16" | "u32";
+}
+
+/** A hook for fused kernels: extra bindings and an expression applied to every output element. */
+export interface Epilogue {
+  bindings?: EpilogueBinding[];
+  helpers?: string;
+  /** An f32 WGSL expression of `v` (accumulator after alpha and bias) at row `m`, column `n` (u32). */
+  apply: (v: string, m: string, n: string) => string;
+}
+
+export interface MatmulProblem {
+  M: number;
+  N: number;
+  K: number;
+  aLayout: ALayout;
+  bLayout: BLayout;
+  /** B is stored as f16 (frozen weights); needs shader-f16. */
+  bF16?: boolean;
+  /** Add bias[n]. */
+  bias?: boolean;
+  /** Scale the product before bias/epilogue. */
+  alpha?: number;
+  /** C += result instead of C = result (gradient accumulation). */
+  accumulate?: boolean;
+  epilogue?: Epilogue;
+  /** WGSL names of the operands (defaults a, b, c, bias). */
+  names?: { a?: string; b?: string; c?: string; bias?: string };
+  label?: string;
+}
+
+export type MatmulVariant = "register" | "tiled";
+export const MATMUL_VARIANTS: readonly MatmulVariant[] = ["register", "tiled"];
+
+/** Register-blocked: each thread keeps tm×tn outputs; rows come from the workgroup id. */
+export interface RegisterTuning {
+  tm: number;
+  /** Columns per thread, a multiple of 4. */
+  tn: number;
+  /** Threads per workgroup, all along N. */
+  wg: number;
+}
+
+/** Workgroup-memory tiles bm×bn, stepping K by bk; each thread keeps tm×tn outputs. */
+export interface TiledTuning {
+  bm: number;
+  bn: number;
+  bk: number;
+  tm: number;
+  tn: number;
+}
+
+export function checkProblem(p: MatmulProblem): void {
+  for (const d of ["M", "N", "K"] as const) {
+    const v = p[d];
+    if (!Number.isInteger(v) || v < 1) throw new Error(`matmul ${d} must be a positive integer, got ${v}`);
+  }
+}

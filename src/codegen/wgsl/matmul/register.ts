@@ -1,0 +1,164 @@
+// Register-blocked matmul straight from storage, no workgroup memory. Each thread keeps tm×tn
+// accumulators; the tm rows come from the workgroup id, so their loads are uniform across the
+// workgroup (one broadcast load on llvmpipe, where lanes are SIMD lanes), and the tn columns are
+// the thread's own. Operands are read as vec4 whenever the layout and sizes keep them aligned.
+// This is the fast form on CPU adapters (llvmpipe: barriers and workgroup memory cost more than
+// they save); GPUs usually prefer the tiled variant.
+
+import type { DeviceCaps } from "../caps.js";
+import type { KernelSpec } from "../kernel.js";
+import { enablesFor, renderModule, splitGrid } from "../render.js";
+import { matmulBindings, operandNames, storeScalar, storeVec4 } from "./common.js";
+import { checkProblem, type MatmulProblem, type RegisterTuning } from "./problem.js";
+
+export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
+
+export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTuning = DEFAULT_REGISTER_TUNING): KernelSpec {
+  checkProblem(p);
+  const { M, N, K } = p;
+  const { tm, tn, wg } = t;
+  if (tn % 4 !== 0 || tm < 1 || wg < 1) throw new Error(`register matmul: bad tuning ${JSON.stringify(t)}`);
+  if (wg > caps.maxInvocationsPerWorkgroup || wg > caps.maxWorkgroupSizeX) throw new Error(`register matmul: workgroup ${wg} exceeds the device`);
+  const names = operandNames(p);
+  const A = names.a;
+  const B = names.b;
+  const cvt = p.bF16 ? (e: string, vec: boolean) => (vec ? `vec4<f32>(${e})` : `f32(${e})`) : (e: string) => e;
+
+  // vec4 views only where every vector a thread reads starts on a multiple of 4 elements; an
+  // operand bound as a vec4 array is read as vec4 everywhere, the K tail included.
+  // K is unrolled by 4 only when both operands can be read as vec4; misaligned (odd) shapes take
+  // one k per iteration, which keeps the shader small (scalar loads JIT slowly on llvmpipe), and
+  // then the K-contiguous layouts ("mk", "nk") cannot be vec4 either.
+  const aCan = p.aLayout === "mk" ? K % 4 === 0 : M % 4 === 0 && tm % 4 === 0;
+  const bCan = p.bLayout === "nk" ? K % 4 === 0 : N % 4 === 0;
+  const unroll = aCan && bCan;
+  const aVec = p.aLayout === "mk" ? unroll : aCan;
+  const bVec = p.bLayout === "nk" ? unroll : bCan;
+  const cVec = N % 4 === 0;
+  const nq = tn / 4;
+  const R = range(tm);
+  const C = range(tn);
+  const Q = range(nq);
+  const I4 = range(4);
+
+  const pre: string[] = [
+    `let n0 = (wid.x * ${wg}u + lid.x) * ${tn}u;`,
+    `let m0 = (wid.y + wid.z * GRID_Y) * ${tm}u;`,
+  ];
+  // Clamped row and column indices keep every load in bounds; stores check the real index.
+  for (const r of R) pre.push(`let am${r} = min(m0 + ${r}u, M - 1u);`);
+  for (const c of C) pre.push(`let bn${c} = min(n0 + ${c}u, N - 1u);`);
+  if (aVec && p.aLayout === "mk") for (const r of R) pre.push(`let ab${r} = am${r} * (K / 4u);`);
+  if (aVec && p.aLayout === "km") for (const q of range(tm / 4)) pre.push(`let amq${q} = min(m0 / 4u + ${q}u, M / 4u - 1u);`);
+  if (bVec && p.bLayout === "nk") for (const c of C) pre.push(`let bb${c} = bn${c} * (K / 4u);`);
+  if (bVec && p.bLayout === "kn") for (const q of Q) pre.push(`let bnq${q} = min(n0 / 4u + ${q}u, N / 4u - 1u);`);
+  for (const r of R) for (const q of Q) pre.push(`var acc${r}_${q} = vec4<f32>(0.0);`);
+
+  // Loads for one step of `w` k values starting at `kb`; accessors name element (row|col, i).
+  function loadA(kb: string, k4: string, w: number): { stmts: string[]; at: (r: number, i: number) => string } {
+    const s: string[] = [];
+    if (w === 4 && aVec && p.aLayout === "mk") {
+      for (const r of R) s.push(`let a${r} = ${A}[ab${r} + ${k4}];`);
+      return { stmts: s, at: (r, i) => `a${r}[${i}]` };
+    }
+    if (aVec && p.aLayout === "km") {
+      for (const i of range(w)) for (const q of range(tm / 4)) s.push(`let a${i}_${q} = ${A}[(${kb} + ${i}u) * (M / 4u) + amq${q}];`);
+      return { stmts: s, at: (r, i) => `a${i}_${Math.floor(r / 4)}[${r % 4}]` };
+    }
+    for (const r of R)
+      for (const i of range(w)) {
+        const idx = p.aLayout === "mk" ? `am${r} * K + ${kb} + ${i}u` : `(${kb} + ${i}u) * M + am${r}`;
+        s.push(`let a${r}_${i} = ${A}[${idx}];`);
+      }
+    return { stmts: s, at: (r, i) => `a${r}_${i}` };
+  }
+  function loadB(
+    kb: string,
+    k4: string,
+    w: number,
+  ): { stmts: string[]; at: (c: number, i: number) => string; vec?: (q: number, i: number) => string } {
+    const s: string[] = [];
+    if (w === 4 && bVec && p.bLayout === "nk") {
+      for (const c of C) s.push(`let b${c} = ${cvt(`${B}[bb${c} + ${k4}]`, true)};`);
+      return { stmts: s, at: (c, i) => `b${c}[${i}]` };
+    }
+    if (bVec && p.bLayout === "kn") {
+      for (const i of range(w)) for (const q of Q) s.push(`let b${i}_${q} = ${cvt(`${B}[(${kb} + ${i}u) * (N / 4u) + bnq${q}]`, true)};`);
+      return { stmts: s, at: (c, i) => `b${i}_${Math.floor(c / 4)}[${c % 4}]`, vec: (q, i) => `b${i}_${q}` };
+    }
+    for (const c of C)
+      for (const i of range(w)) {
+        const idx = p.bLayout === "nk" ? `bn${c} * K + ${kb} + ${i}u` : `(${kb} + ${i}u) * N + bn${c}`;
+        s.push(`let b${c}_${i} = ${cvt(`${B}[${idx}]`, false)};`);
+      }
+    return { stmts: s, at: (c, i) => `b${c}_${i}` };
+  }
+  function step(kb: string, k4: string, w: number): string[] {
+    const a = loadA(kb, k4, w);
+    const b = loadB(kb, k4, w);
+    const s = [...a.stmts, ...b.stmts];
+    for (const i of range(w))
+      for (const r of R)
+        for (const q of Q) {
+          const bv = b.vec ? b.vec(q, i) : `vec4<f32>(${I4.map((j) => b.at(4 * q + j, i)).join(", ")})`;
+          s.push(`acc${r}_${q} += ${a.at(r, i)} * ${bv};`);
+        }
+    return s;
+  }
+
+  const body: string[] = [...pre];
+  const K4 = unroll ? Math.floor(K / 4) : 0;
+  if (K4 > 0) {
+    body.push(`for (var k4 = 0u; k4 < ${K4}u; k4++) {`, `  let kb = k4 * 4u;`);
+    body.push(...step("kb", "k4", 4).map((l) => "  " + l));
+    body.push("}");
+  }
+  if (K4 * 4 < K) {
+    // The rest of K one value at a time, as a loop: unrolled tails made llvmpipe's JIT slow.
+    body.push(`for (var kt = ${K4 * 4}u; kt < K; kt++) {`);
+    body.push(...step("kt", "", 1).map((l) => "  " + l));
+    body.push("}");
+  }
+  // Stores: rows are uniform, so the row test costs nothing per lane.
+  for (const r of R) {
+    body.push(`if (m0 + ${r}u < M) {`, `  let m = m0 + ${r}u;`);
+    for (const q of Q) {
+      if (cVec) {
+        body.push(`  if (n0 + ${4 * q}u < N) {`, ...storeVec4(p, `acc${r}_${q}`, "m", `(n0 + ${4 * q}u)`).map((l) => "    " + l), "  }");
+      } else {
+        for (const j of I4) {
+          const n = `(n0 + ${4 * q + j}u)`;
+          body.push(`  if (${n} < N) { ${storeScalar(p, `acc${r}_${q}[${j}]`, "m", n)} }`);
+        }
+      }
+    }
+    body.push("}");
+  }
+
+  const [gy, gz] = splitGrid(Math.ceil(M / tm), caps);
+  const bindings = matmulBindings(p, { a: aVec, b: bVec, c: cVec });
+  const label = p.label ?? `matmul_register_${M}x${N}x${K}_${p.aLayout}_${p.bLayout}`;
+  const wgsl = renderModule({
+    enables: enablesFor(caps, !!p.bF16),
+    bindings,
+    consts: { M, N, K, GRID_Y: gy },
+    helpers: p.epilogue?.helpers ?? "",
+    entryPoint: "main",
+    workgroupSize: [wg, 1, 1],
+    params: ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_id) lid: vec3<u32>"],
+    body: body.join("\n"),
+  });
+  return {
+    label,
+    wgsl,
+    entryPoint: "main",
+    workgroupSize: [wg, 1, 1],
+    dispatch: [Math.ceil(N / (wg * tn)), gy, gz],
+    bindings,
+    flops: 2 * M * N * K,
+  };
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}

@@ -1,0 +1,85 @@
+// What pefc records about an adapter: identity (for the kernel-choice cache and reports), the
+// enabled features and limits, and the DeviceCaps that codegen sees.
+
+import type { DeviceCaps } from "../../codegen/wgsl/caps.js";
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  /** Includes the driver name and version on Vulkan (e.g. "llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)"). */
+  description: string;
+  isFallback: boolean;
+  /** A software rasterizer: lanes are SIMD lanes of CPU cores. */
+  isCpu: boolean;
+  subgroupMinSize: number;
+  subgroupMaxSize: number;
+}
+
+export interface DeviceInfo {
+  adapter: AdapterSummary;
+  features: string[];
+  limits: Record<string, number>;
+  caps: DeviceCaps;
+  /** Flags passed to create(). */
+  flags: string[];
+  /** Identifies adapter + driver, e.g. for caches of per-device measurements. */
+  key: string;
+}
+
+export function summarizeAdapter(a: GPUAdapter): AdapterSummary {
+  const info = a.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; subgroupMinSize?: number; subgroupMaxSize?: number };
+  const text = `${info.vendor} ${info.architecture} ${info.device} ${info.description}`;
+  const isFallback = info.isFallbackAdapter === true;
+  return {
+    vendor: info.vendor,
+    architecture: info.architecture,
+    device: info.device,
+    description: info.description,
+    isFallback,
+    isCpu: isFallback || /llvmpipe|lavapipe|swiftshader|softpipe/i.test(text),
+    subgroupMinSize: info.subgroupMinSize ?? 0,
+    subgroupMaxSize: info.subgroupMaxSize ?? 0,
+  };
+}
+
+const LIMIT_NAMES = [
+  "maxBufferSize",
+  "maxStorageBufferBindingSize",
+  "maxComputeWorkgroupStorageSize",
+  "maxComputeInvocationsPerWorkgroup",
+  "maxComputeWorkgroupSizeX",
+  "maxComputeWorkgroupSizeY",
+  "maxComputeWorkgroupSizeZ",
+  "maxComputeWorkgroupsPerDimension",
+  "maxStorageBuffersPerShaderStage",
+  "maxBindGroups",
+  "minStorageBufferOffsetAlignment",
+] as const;
+
+/** The limits pefc raises to the adapter's maximum (WebGPU hands out spec minimums otherwise). */
+export const REQUESTED_LIMITS: readonly (typeof LIMIT_NAMES)[number][] = LIMIT_NAMES.filter((n) => n !== "minStorageBufferOffsetAlignment");
+
+export function readLimits(l: GPUSupportedLimits): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of LIMIT_NAMES) out[n] = l[n];
+  return out;
+}
+
+export function capsFrom(features: readonly string[], limits: Record<string, number>, adapter: AdapterSummary): DeviceCaps {
+  return {
+    f16: features.includes("shader-f16"),
+    subgroups: features.includes("subgroups"),
+    maxWorkgroupStorageBytes: limits["maxComputeWorkgroupStorageSize"]!,
+    maxInvocationsPerWorkgroup: limits["maxComputeInvocationsPerWorkgroup"]!,
+    maxWorkgroupSizeX: limits["maxComputeWorkgroupSizeX"]!,
+    maxWorkgroupSizeY: limits["maxComputeWorkgroupSizeY"]!,
+    maxWorkgroupsPerDimension: limits["maxComputeWorkgroupsPerDimension"]!,
+    maxStorageBindingBytes: limits["maxStorageBufferBindingSize"]!,
+    isCpu: adapter.isCpu,
+  };
+}
+
+export function deviceKey(a: AdapterSummary): string {
+  return [a.vendor, a.architecture, a.device, a.description].join("|");
+}

@@ -1,0 +1,12 @@
+// The WebGPU device layer: opening Dawn, buffers, pipelines, recording and timing dispatches.
+
+export { openDevice, type OpenDeviceOptions } from "./open.js";
+export { Device } from "./device.js";
+export type { AdapterSummary, DeviceInfo } from "./adapter-info.js";
+export { DispatchRecorder, type BufferBinding } from "./recorder.js";
+export { PipelineCache } from "./pipelines.js";
+export { PassTimer, median, type TimingMethod } from "./timing.js";
+export { noAdapterError, LLVMPIPE_INSTALL_COMMANDS } from "./no-adapter.js";
+export { instanceFlags, DEFAULT_ENABLE_TOGGLES, DEFAULT_DISABLE_TOGGLES, type InstanceToggles } from "./gpu.js";
+export { chooseMatmulVariant, measureMatmul, type ChooseOptions, type VariantChoice } from "./choose-variant.js";
+export { defaultKernelCacheFile, readChoice, writeChoice, type CachedChoice } from "./kernel-cache.js";
