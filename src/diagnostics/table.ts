@@ -177,7 +177,7 @@ export const DIAGNOSTICS = {
   P408: {
     severity: "error",
     message: "cannot read the model {0}: {1}",
-    explain: "`model` names a Hugging Face checkpoint folder holding config.json, or builtin:NAME. Run `pefc plan --help` for the built-in names.",
+    explain: "`model` names a Hugging Face checkpoint folder holding config.json, or builtin:NAME (tiny-llama, tiny-chatglm2, tiny-gpt2 with seeded weights; chatglm2-6b, llama-2-7b, gpt2 for planning only).",
   },
   P409: {
     severity: "error",
