@@ -1,4 +1,143 @@
-/** Lowerings of the elementwise family (see types.ts for the contract). */
+/**
+ * Lowerings of the elementwise family (see types.ts for the contract). Every kernel body is printed
+ * from the expression table the CPU reference evaluates (runtime/reference/elementwise.ts); this
+ * file only says which expression each IR op uses and where its variables come from. Dropout is
+ * the one op outside the table: its mask is rng.ts's counter hash, keyed by the `rng` binding.
+ */
+import { ELEMENTWISE, type ElementwiseName } from "../../../runtime/reference/elementwise.js";
+import type { Expr } from "../../../runtime/reference/expr.js";
+import { dropThreshold } from "../../../runtime/reference/rng.js";
+import { broadcastIndex, input, load, mapKernel, numel, output, store, type BindingDecl } from "../kernels/common.js";
+import { printExpr } from "../kernels/expr-wgsl.js";
+import { f32, u32 } from "../render.js";
 import { registerLowerings } from "./registry.js";
+import type { LowerContext, Lowered, Lowering } from "./types.js";
 
-registerLowerings({});
+function num(ctx: LowerContext, key: string): number {
+  const v = ctx.attrs[key];
+  if (typeof v !== "number") throw new Error(`${ctx.op.op}: attribute '${key}' must be a number`);
+  return v;
+}
+
+/** One kernel computing `expr` per output element; `vars` binds the table's variable names. */
+function exprKernel(ctx: LowerContext, label: string, expr: Expr, vars: (i: string) => Record<string, string>, extra: BindingDecl[] = []): Lowered {
+  const out = ctx.outputs[0]!;
+  const n = numel(out.shape);
+  // Each variable is loaded once into a let; the printed expression reads the lets.
+  const bound = Object.entries(vars("i"));
+  const e = printExpr(expr, Object.fromEntries(bound.map(([k]) => [k, `v_${k}`])));
+  const ins = ctx.inputs.map((t, k) => input(k, t.dtype));
+  const body = [...bound.map(([k, w]) => `let v_${k} = ${w};`), ...e.lets, store("out0", out.dtype, "i", e.value)].join("\n");
+  return {
+    kernels: [
+      mapKernel({
+        label: `${label}_${n}`,
+        caps: ctx.caps,
+        n,
+        bindings: [...ins, ...extra, output(0, out.dtype)],
+        helpers: e.helpers,
+        body,
+        flops: e.ops * n,
+      }),
+    ],
+  };
+}
+
+/** A forward activation: y = f(a). */
+const activation =
+  (name: ElementwiseName): Lowering =>
+  (ctx) =>
+    exprKernel(ctx, name, ELEMENTWISE[name].forward, (i) => ({ a: load("in0", ctx.inputs[0]!.dtype, i) }));
+
+/** dx from the kept input (or output) in0 and dy in1, by the table's derivative. */
+const activationBackward =
+  (name: ElementwiseName): Lowering =>
+  (ctx) => {
+    const op = ELEMENTWISE[name];
+    const kept = op.keeps[0] ?? "a";
+    return exprKernel(ctx, `${name}_backward`, op.gradA, (i) => ({
+      [kept]: load("in0", ctx.inputs[0]!.dtype, i),
+      dy: load("in1", ctx.inputs[1]!.dtype, i),
+    }));
+  };
+
+/** a ∘ b with NumPy broadcasting of both operands to the output shape. */
+const binary =
+  (name: "add" | "mul"): Lowering =>
+  (ctx) => {
+    const to = ctx.outputs[0]!.shape;
+    const [a, b] = ctx.inputs as [LowerContext["inputs"][0], LowerContext["inputs"][0]];
+    return exprKernel(ctx, name, ELEMENTWISE[name].forward, (i) => ({
+      a: load("in0", a.dtype, broadcastIndex(i, a.shape, to)),
+      b: load("in1", b.dtype, broadcastIndex(i, b.shape, to)),
+    }));
+  };
+
+const scale: Lowering = (ctx) =>
+  exprKernel(ctx, "scale", ELEMENTWISE.scale.forward, (i) => ({ a: load("in0", ctx.inputs[0]!.dtype, i), s: f32(num(ctx, "factor")) }));
+
+/** AdaLoRA's scale reads ranknum at run time: s = factor / (ranknum[0] + eps). */
+const rankScale: Lowering = (ctx) =>
+  exprKernel(ctx, "rank_scale", ELEMENTWISE.scale.forward, (i) => ({
+    a: load("in0", ctx.inputs[0]!.dtype, i),
+    s: `${f32(num(ctx, "factor"))} / (${load("in1", ctx.inputs[1]!.dtype, "0u")} + ${f32(num(ctx, "eps"))})`,
+  }));
+
+/** rng.ts's mix32, on WGSL's wrapping u32 arithmetic. */
+const MIX32 = `
+fn mix32(v: u32) -> u32 {
+  var x = v;
+  x = x ^ (x >> 16u);
+  x = x * 0x21f0aaadu;
+  x = x ^ (x >> 15u);
+  x = x * 0x735a2d97u;
+  x = x ^ (x >> 15u);
+  return x;
+}`;
+
+/**
+ * Inverted dropout with the reference mask: element i survives iff (bits(key, i) >> 8) ≥
+ * round(p·2^24), key = rng[slot] (the runtime writes streamKey(seed, streamId(stream@step))).
+ */
+const dropout: Lowering = (ctx) => {
+  if (ctx.rngSlot === undefined) throw new Error("dropout lowering needs ctx.rngSlot");
+  const p = num(ctx, "p");
+  const x = ctx.inputs[0]!;
+  const out = ctx.outputs[0]!;
+  const n = numel(out.shape);
+  const keep = p >= 1 ? "0.0" : `select(0.0, ${load("in0", x.dtype, "i")} * ${f32(1 / (1 - p))}, (bits >> 8u) >= ${u32(dropThreshold(p))})`;
+  const body = [`let key = rng[${u32(ctx.rngSlot)}];`, "let bits = mix32(mix32(i ^ key) + key);", store("out0", out.dtype, "i", keep)].join("\n");
+  return {
+    kernels: [
+      mapKernel({
+        label: `dropout_${n}`,
+        caps: ctx.caps,
+        n,
+        bindings: [input(0, x.dtype), { name: "rng", dtype: "u32", access: "read" }, output(0, out.dtype)],
+        helpers: MIX32,
+        body,
+        flops: n,
+      }),
+    ],
+  };
+};
+
+registerLowerings({
+  silu: activation("silu"),
+  gelu_tanh: activation("gelu_tanh"),
+  gelu: activation("gelu"),
+  relu: activation("relu"),
+  tanh: activation("tanh"),
+  sigmoid: activation("sigmoid"),
+  add: binary("add"),
+  mul: binary("mul"),
+  scale,
+  rank_scale: rankScale,
+  dropout,
+  silu_backward: activationBackward("silu"),
+  gelu_tanh_backward: activationBackward("gelu_tanh"),
+  gelu_backward: activationBackward("gelu"),
+  relu_backward: activationBackward("relu"),
+  tanh_backward: activationBackward("tanh"),
+  sigmoid_backward: activationBackward("sigmoid"),
+});

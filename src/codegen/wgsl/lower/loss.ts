@@ -1,4 +1,162 @@
-/** Lowerings of the loss family (see types.ts for the contract). */
+/**
+ * Lowerings of the loss family (see types.ts for the contract): causal-LM cross-entropy over logits
+ * [B,T,V], row (b,t) scored against labels[b,t+1]. One workgroup per row reads the vocabulary in
+ * chunks of the workgroup width with an online max/sum (softmax in f32 with the max subtracted),
+ * so any V fits; rows whose target is ignore_index (or the last position) skip the vocabulary.
+ * The mean needs the number of counted tokens, computed on the device by a one-workgroup kernel:
+ * after the rows in forward (sum and count of per-row losses in tmp0), before them in backward
+ * (g = dloss / count in tmp0). Labels outside [0, V) count as ignored; the reference rejects them.
+ */
+import { input, kernel, load, output, RED_VAR, scratch, WG_SUM, type BindingDecl } from "../kernels/common.js";
 import { registerLowerings } from "./registry.js";
+import type { LowerContext, Lowering, TensorArg } from "./types.js";
 
-registerLowerings({});
+const ROW_WG = 256;
+
+function shape(ctx: LowerContext): { B: number; T: number; V: number; rows: number; ignore: string; logits: TensorArg } {
+  const logits = ctx.inputs[0]!;
+  const [B, T, V] = logits.shape as [number, number, number];
+  const ig = ctx.attrs["ignore_index"];
+  if (typeof ig !== "number" || !Number.isInteger(ig)) throw new Error(`${ctx.op.op}: ignore_index must be an integer`);
+  return { B, T, V, rows: B * T, ignore: `${ig}i`, logits };
+}
+
+/** (max, Σ exp(x − max)) of logits row `off`, merged across the workgroup. */
+const rowStats = (logits: TensorArg): string => `
+fn row_stats(off: u32, lid: u32) -> vec2<f32> {
+  var m = -3.0e38;
+  var s = 0.0;
+  for (var v = lid; v < V; v = v + WG) {
+    let x = ${load("in0", logits.dtype, "off + v")};
+    if (x > m) { s = s * exp(m - x) + 1.0; m = x; } else { s = s + exp(x - m); }
+  }
+  red_m[lid] = m;
+  red_s[lid] = s;
+  workgroupBarrier();
+  for (var k = WG / 2u; k > 0u; k = k >> 1u) {
+    if (lid < k) {
+      let m1 = red_m[lid];
+      let m2 = red_m[lid + k];
+      let mm = max(m1, m2);
+      red_s[lid] = red_s[lid] * exp(m1 - mm) + red_s[lid + k] * exp(m2 - mm);
+      red_m[lid] = mm;
+    }
+    workgroupBarrier();
+  }
+  let r = vec2<f32>(red_m[0], red_s[0]);
+  workgroupBarrier();
+  return r;
+}`;
+
+/** The row's target label, uniform across the workgroup; IGNORE when the row is not counted. */
+const TARGET = `let t = row % T;
+if (lid == 0u) {
+  var y = IGNORE;
+  if (t + 1u < T) { y = in1[row + 1u]; }
+  if (y < 0 || y >= i32(V)) { y = IGNORE; }
+  label = y;
+}
+let y = workgroupUniformLoad(&label);
+let off = row * V;`;
+
+/** The target-row test every kernel shares, for the count kernels (one thread per row). */
+const COUNTED = "(r % T + 1u < T) && in1[r + 1u] != IGNORE && in1[r + 1u] >= 0 && in1[r + 1u] < i32(V)";
+
+function rowKernel(ctx: LowerContext, label: string, bindings: BindingDecl[], body: string): ReturnType<typeof kernel> {
+  const s = shape(ctx);
+  return kernel({
+    label: `${label}_${s.rows}x${s.V}`,
+    caps: ctx.caps,
+    bindings,
+    workgroupSize: ROW_WG,
+    groups: s.rows,
+    consts: { T: s.T, V: s.V, ROWS: s.rows, IGNORE: s.ignore },
+    workgroupVars: ["red_m: array<f32, WG>", "red_s: array<f32, WG>", "label: i32"],
+    helpers: rowStats(s.logits),
+    body: `let row = group;\nif (row >= ROWS) { return; }\n${TARGET}\n${body}`,
+    flops: 4 * s.rows * s.V,
+  });
+}
+
+function singleKernel(ctx: LowerContext, label: string, bindings: BindingDecl[], body: string): ReturnType<typeof kernel> {
+  const s = shape(ctx);
+  return kernel({
+    label: `${label}_${s.rows}`,
+    caps: ctx.caps,
+    bindings,
+    workgroupSize: 256,
+    groups: 1,
+    consts: { T: s.T, V: s.V, ROWS: s.rows, IGNORE: s.ignore },
+    workgroupVars: [RED_VAR],
+    helpers: WG_SUM,
+    body,
+  });
+}
+
+const crossEntropy: Lowering = (ctx) => {
+  const s = shape(ctx);
+  const rows = rowKernel(
+    ctx,
+    "cross_entropy_rows",
+    [input(0, s.logits.dtype), input(1, "i32"), scratch(0)],
+    `if (y == IGNORE) {
+  if (lid == 0u) { tmp0[2u * row] = 0.0; tmp0[2u * row + 1u] = 0.0; }
+  return;
+}
+let st = row_stats(off, lid);
+if (lid == 0u) {
+  tmp0[2u * row] = st.x + log(st.y) - ${load("in0", s.logits.dtype, "off + u32(y)")};
+  tmp0[2u * row + 1u] = 1.0;
+}`,
+  );
+  const mean = singleKernel(
+    ctx,
+    "cross_entropy_mean",
+    [scratch(0), output(0, "f32")],
+    `var s = 0.0;
+var c = 0.0;
+for (var r = lid; r < ROWS; r = r + WG) { s = s + tmp0[2u * r]; c = c + tmp0[2u * r + 1u]; }
+let total = wg_sum(s, lid);
+let count = wg_sum(c, lid);
+if (lid == 0u) {
+  // 0/0 is NaN, as torch's mean over no tokens; spelled out since WGSL leaves it unspecified.
+  var nanBits = 0x7fc00000u;
+  out0[0] = select(total / count, bitcast<f32>(nanBits), count == 0.0);
+}`,
+  );
+  return { kernels: [rows, mean], scratch: [8 * s.rows] };
+};
+
+const crossEntropyBackward: Lowering = (ctx) => {
+  const s = shape(ctx);
+  const dloss = ctx.inputs[2]!;
+  const count = singleKernel(
+    ctx,
+    "cross_entropy_bwd_count",
+    [input(1, "i32"), input(2, dloss.dtype), scratch(0)],
+    `var c = 0.0;
+for (var r = lid; r < ROWS; r = r + WG) { if (${COUNTED}) { c = c + 1.0; } }
+let count = wg_sum(c, lid);
+if (lid == 0u) { tmp0[0] = select(0.0, ${load("in2", dloss.dtype, "0u")} / count, count > 0.0); }`,
+  );
+  const X = (i: string) => load("in0", s.logits.dtype, i);
+  const rows = rowKernel(
+    ctx,
+    "cross_entropy_bwd_rows",
+    [input(0, s.logits.dtype), input(1, "i32"), scratch(0), output(0, "f32")],
+    `if (y == IGNORE) {
+  for (var v = lid; v < V; v = v + WG) { out0[off + v] = 0.0; }
+  return;
+}
+let st = row_stats(off, lid);
+let lg = log(st.y);
+let g = tmp0[0];
+for (var v = lid; v < V; v = v + WG) {
+  let p = g * exp(${X("off + v")} - st.x - lg);
+  out0[off + v] = select(p, p - g, v == u32(y));
+}`,
+  );
+  return { kernels: [count, rows], scratch: [4] };
+};
+
+registerLowerings({ cross_entropy: crossEntropy, cross_entropy_backward: crossEntropyBackward });

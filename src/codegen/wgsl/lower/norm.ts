@@ -1,4 +1,178 @@
-/** Lowerings of the norm family (see types.ts for the contract). */
+/**
+ * Lowerings of the norm family (see types.ts for the contract). Rows are the last axis: one
+ * workgroup per row reduces its statistics in workgroup memory (two passes for layernorm, as the
+ * reference). Backward without atomics: the row kernel writes dx and each row's (mean, rstd) to
+ * tmp0; then each thread owns one column of dw/db over a chunk of rows (partials in tmp1/tmp2),
+ * and a last kernel adds the chunks column by column. With one chunk the partials are the result.
+ */
+import { input, kernel, load, mapKernel, output, RED_VAR, rowWorkgroup, scratch, store, WG_SUM, type BindingDecl } from "../kernels/common.js";
+import { f32 } from "../render.js";
 import { registerLowerings } from "./registry.js";
+import type { LowerContext, Lowered, Lowering, TensorArg } from "./types.js";
 
-registerLowerings({});
+type Kind = "rms" | "ln";
+
+function eps(ctx: LowerContext): number {
+  const e = ctx.attrs["eps"];
+  if (typeof e !== "number") throw new Error(`${ctx.op.op}: eps must be a number`);
+  return e;
+}
+
+function rowsCols(x: TensorArg, w: TensorArg): { M: number; D: number } {
+  const D = w.shape[0]!;
+  return { M: x.shape.reduce((a, b) => a * b, 1) / D, D };
+}
+
+/** WGSL computing `mean` and `r` (rstd) of row `base` of in0, as the reference does. */
+function statsBody(kind: Kind, x: TensorArg): string {
+  const X = (i: string) => load("in0", x.dtype, i);
+  if (kind === "rms")
+    return `var ss = 0.0;
+for (var d = lid; d < D; d = d + WG) { let v = ${X("base + d")}; ss = ss + v * v; }
+let mean = 0.0;
+let r = 1.0 / sqrt(wg_sum(ss, lid) / f32(D) + EPS);`;
+  return `var s = 0.0;
+for (var d = lid; d < D; d = d + WG) { s = s + ${X("base + d")}; }
+let mean = wg_sum(s, lid) / f32(D);
+var ss = 0.0;
+for (var d = lid; d < D; d = d + WG) { let v = ${X("base + d")} - mean; ss = ss + v * v; }
+let r = 1.0 / sqrt(wg_sum(ss, lid) / f32(D) + EPS);`;
+}
+
+function rowKernel(ctx: LowerContext, label: string, M: number, D: number, bindings: BindingDecl[], body: string): ReturnType<typeof kernel> {
+  return kernel({
+    label: `${label}_${M}x${D}`,
+    caps: ctx.caps,
+    bindings,
+    workgroupSize: rowWorkgroup(D),
+    groups: M,
+    consts: { M, D, EPS: f32(eps(ctx)) },
+    workgroupVars: [RED_VAR],
+    helpers: WG_SUM,
+    body: `let row = group;\nif (row >= M) { return; }\nlet base = row * D;\n${body}`,
+    flops: 8 * M * D,
+  });
+}
+
+const forward =
+  (kind: Kind): Lowering =>
+  (ctx) => {
+    const [x, w, b] = ctx.inputs as [TensorArg, TensorArg, TensorArg | undefined];
+    const y = ctx.outputs[0]!;
+    const { M, D } = rowsCols(x, w);
+    const xhat = `(${load("in0", x.dtype, "base + d")} - mean) * r`;
+    const val = kind === "rms" ? `${xhat} * ${load("in1", w.dtype, "d")}` : `${xhat} * ${load("in1", w.dtype, "d")} + ${load("in2", b!.dtype, "d")}`;
+    const body = `${statsBody(kind, x)}
+for (var d = lid; d < D; d = d + WG) { ${store("out0", y.dtype, "base + d", val)} }`;
+    const bindings = ctx.inputs.map((t, i) => input(i, t.dtype));
+    return { kernels: [rowKernel(ctx, kind === "rms" ? "rmsnorm" : "layernorm", M, D, [...bindings, output(0, y.dtype)], body)] };
+  };
+
+/** Rows summed per thread in the column kernel: at most 128 chunks, at least 32 rows each. */
+export function rowChunk(M: number): { rows: number; chunks: number } {
+  const rows = Math.max(32, Math.ceil(M / 128));
+  return { rows, chunks: Math.ceil(M / rows) };
+}
+
+const backward =
+  (kind: Kind): Lowering =>
+  (ctx) => {
+    const [x, w, dy] = ctx.inputs as [TensorArg, TensorArg, TensorArg];
+    const { M, D } = rowsCols(x, w);
+    const want = { dx: ctx.attrs["dx"] === true, dw: ctx.attrs["dw"] === true, db: kind === "ln" && ctx.attrs["db"] === true };
+    let next = 0;
+    const outIdx = { dx: want.dx ? next++ : -1, dw: want.dw ? next++ : -1, db: want.db ? next++ : -1 };
+    const label = kind === "rms" ? "rmsnorm_bwd" : "layernorm_bwd";
+    const ins = [input(0, x.dtype), input(1, w.dtype), input(2, dy.dtype)];
+    const X = (i: string) => load("in0", x.dtype, i);
+    const W = (i: string) => load("in1", w.dtype, i);
+    const G = (i: string) => load("in2", dy.dtype, i);
+    const columns = want.dw || want.db;
+    const kernels = [];
+    const scratchBytes: number[] = [];
+
+    // Row kernel: statistics, dx, and (mean, rstd) for the column kernels.
+    const rowBindings: BindingDecl[] = [...ins];
+    const lines = [statsBody(kind, x)];
+    if (want.dx) {
+      rowBindings.push(output(outIdx.dx, "f32"));
+      lines.push(`var sg = 0.0;
+var dot = 0.0;
+for (var d = lid; d < D; d = d + WG) {
+  let gh = ${G("base + d")} * ${W("d")};
+  sg = sg + gh;
+  dot = dot + gh * (${X("base + d")} - mean) * r;
+}
+let sumG = ${kind === "ln" ? "wg_sum(sg, lid)" : "0.0"};
+let dotG = wg_sum(dot, lid);
+for (var d = lid; d < D; d = d + WG) {
+  let xh = (${X("base + d")} - mean) * r;
+  out${outIdx.dx}[base + d] = r * (${G("base + d")} * ${W("d")} - sumG / f32(D) - xh * dotG / f32(D));
+}`);
+    }
+    if (columns) {
+      rowBindings.push(scratch(0));
+      scratchBytes.push(8 * M);
+      lines.push("if (lid == 0u) { tmp0[2u * row] = mean; tmp0[2u * row + 1u] = r; }");
+    }
+    kernels.push(rowKernel(ctx, label, M, D, rowBindings, lines.join("\n")));
+
+    if (columns) {
+      const { rows, chunks } = rowChunk(M);
+      const grads = (["dw", "db"] as const).filter((g) => want[g]);
+      // With one chunk the column kernel writes the outputs; else partials [chunks, D] in tmp1.., then a sum.
+      const partial = grads.map((g, k) => (chunks === 1 ? `out${outIdx[g]}` : `tmp${1 + k}`));
+      const colBindings: BindingDecl[] = [input(0, x.dtype), input(2, dy.dtype), scratch(0)];
+      grads.forEach((g, k) => {
+        if (chunks === 1) colBindings.push(output(outIdx[g], "f32"));
+        else {
+          colBindings.push(scratch(1 + k));
+          scratchBytes.push(4 * chunks * D);
+        }
+      });
+      const acc = grads.map((g) => `var a_${g} = 0.0;`).join("\n");
+      const add = grads
+        .map((g) => (g === "dw" ? `a_dw = a_dw + g * (${X("m * D + c")} - tmp0[2u * m]) * tmp0[2u * m + 1u];` : "a_db = a_db + g;"))
+        .join("\n  ");
+      const put = grads.map((g, k) => `${partial[k]}[chunk * D + c] = a_${g};`).join("\n");
+      kernels.push(
+        mapKernel({
+          label: `${label}_cols_${M}x${D}`,
+          caps: ctx.caps,
+          n: chunks * D,
+          bindings: colBindings,
+          consts: { M, D, ROWS: rows },
+          body: `let chunk = i / D;
+let c = i % D;
+${acc}
+let end = min(M, (chunk + 1u) * ROWS);
+for (var m = chunk * ROWS; m < end; m = m + 1u) {
+  let g = ${G("m * D + c")};
+  ${add}
+}
+${put}`,
+          flops: 3 * M * D * grads.length,
+        }),
+      );
+      if (chunks > 1) {
+        const sumBindings: BindingDecl[] = [];
+        grads.forEach((g, k) => sumBindings.push(scratch(1 + k), output(outIdx[g], "f32")));
+        const body = grads
+          .map((g, k) => `var s_${g} = 0.0;\nfor (var k = 0u; k < CHUNKS; k = k + 1u) { s_${g} = s_${g} + tmp${1 + k}[k * D + i]; }\nout${outIdx[g]}[i] = s_${g};`)
+          .join("\n");
+        kernels.push(
+          mapKernel({ label: `${label}_sum_${chunks}x${D}`, caps: ctx.caps, n: D, bindings: sumBindings, consts: { D, CHUNKS: chunks }, body, flops: chunks * D * grads.length }),
+        );
+      }
+    }
+    const lowered: Lowered = { kernels };
+    if (scratchBytes.length) lowered.scratch = scratchBytes;
+    return lowered;
+  };
+
+registerLowerings({
+  rmsnorm: forward("rms"),
+  layernorm: forward("ln"),
+  rmsnorm_backward: backward("rms"),
+  layernorm_backward: backward("ln"),
+});

@@ -1,0 +1,158 @@
+// What the op lowerings share: tensor bindings typed by dtype (f16 loads widen to f32, i32 stays
+// i32), grids that spread any number of workgroups over x and y, and one module builder, so
+// each lowering writes only the body of its kernel.
+
+import type { DeviceCaps } from "../caps.js";
+import type { BindingAccess, KernelBinding, KernelSpec } from "../kernel.js";
+import { enablesFor, renderModule, u32 } from "../render.js";
+
+export type DType = "f32" | "f16" | "i32";
+
+export interface BindingDecl {
+  name: string;
+  dtype: DType | "u32";
+  access: BindingAccess;
+}
+
+/** `in0` read as its dtype, `out0` written. */
+export const input = (i: number, dtype: DType): BindingDecl => ({ name: `in${i}`, dtype, access: "read" });
+export const output = (i: number, dtype: DType): BindingDecl => ({ name: `out${i}`, dtype, access: "read_write" });
+export const scratch = (i: number, dtype: "f32" | "u32" = "f32"): BindingDecl => ({ name: `tmp${i}`, dtype, access: "read_write" });
+
+/** The bytes one element of `dtype` takes in a buffer. */
+export const elemBytes = (dtype: DType): number => (dtype === "f16" ? 2 : 4);
+
+function toBinding(d: BindingDecl, binding: number): KernelBinding {
+  // i32 data is uploaded as 32-bit words: the host elem type is u32 (the bit pattern is the same).
+  const elem = d.dtype === "i32" ? "u32" : d.dtype;
+  return { binding, name: d.name, access: d.access, type: `array<${d.dtype}>`, elem };
+}
+
+/** An f32 value of element `idx` of a float binding (f16 widens). */
+export function load(b: BindingDecl | string, dtype: DType, idx: string): string {
+  const name = typeof b === "string" ? b : b.name;
+  return dtype === "f16" ? `f32(${name}[${idx}])` : `${name}[${idx}]`;
+}
+
+/** `name[idx] = v;` narrowing an f32 value to the binding's dtype. */
+export function store(name: string, dtype: DType, idx: string, v: string): string {
+  const val = dtype === "f16" ? `f16(${v})` : dtype === "i32" ? `i32(${v})` : v;
+  return `${name}[${idx}] = ${val};`;
+}
+
+/** A dispatch of `groups` workgroups as [x, y, 1], and the WGSL for the linear workgroup id. */
+export function grid(groups: number, caps: DeviceCaps): { dispatch: [number, number, number]; group: string } {
+  const max = caps.maxWorkgroupsPerDimension;
+  const n = Math.max(1, groups);
+  if (n <= max) return { dispatch: [n, 1, 1], group: "wid.x" };
+  const y = Math.ceil(n / max);
+  const x = Math.ceil(n / y);
+  return { dispatch: [x, y, 1], group: `(wid.x + wid.y * ${u32(x)})` };
+}
+
+export const PARAMS = ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"];
+
+export interface KernelParts {
+  label: string;
+  caps: DeviceCaps;
+  bindings: readonly BindingDecl[];
+  workgroupSize: number;
+  /** Workgroups to launch; the body sees their linear index as `group`. */
+  groups: number;
+  body: string;
+  consts?: Record<string, number | string>;
+  helpers?: string;
+  workgroupVars?: readonly string[];
+  flops?: number;
+}
+
+export function kernel(p: KernelParts): KernelSpec {
+  const bindings = p.bindings.map(toBinding);
+  const g = grid(p.groups, p.caps);
+  const usesF16 = p.bindings.some((b) => b.dtype === "f16");
+  const wgsl = renderModule({
+    enables: enablesFor(p.caps, usesF16),
+    bindings,
+    consts: { WG: p.workgroupSize, ...p.consts },
+    helpers: p.helpers,
+    entryPoint: "main",
+    workgroupSize: [p.workgroupSize, 1, 1],
+    params: PARAMS,
+    workgroupVars: p.workgroupVars,
+    body: `let group = ${g.group};\n${p.body}`,
+  });
+  return { label: p.label, wgsl, entryPoint: "main", workgroupSize: [p.workgroupSize, 1, 1], dispatch: g.dispatch, bindings, flops: p.flops ?? 0 };
+}
+
+const MAP_WG = 256;
+
+/**
+ * One thread per element i < n: `body` sees `i` (u32) and runs only in range. The common shape of
+ * elementwise, copy and fill kernels.
+ */
+export function mapKernel(p: Omit<KernelParts, "workgroupSize" | "groups" | "body"> & { n: number; body: string }): KernelSpec {
+  return kernel({
+    ...p,
+    workgroupSize: MAP_WG,
+    groups: Math.ceil(p.n / MAP_WG),
+    consts: { N: p.n, ...p.consts },
+    body: `let i = group * WG + lid;\nif (i >= N) { return; }\n${p.body}`,
+  });
+}
+
+/** Row-major strides of a shape. */
+export function strides(shape: readonly number[]): number[] {
+  const s = new Array<number>(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
+  return s;
+}
+
+export function numel(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/**
+ * WGSL for the flat index into `from` of output element `i` of `to` under NumPy broadcasting
+ * (trailing axes aligned, size-1 axes repeated).
+ */
+export function broadcastIndex(i: string, from: readonly number[], to: readonly number[]): string {
+  if (from.length === to.length && from.every((d, k) => d === to[k])) return i;
+  const pad = to.length - from.length;
+  const fs = strides(from);
+  const ts = strides(to);
+  const terms: string[] = [];
+  for (let a = 0; a < to.length; a++) {
+    const fa = a - pad;
+    if (fa < 0 || from[fa] === 1) continue;
+    let coord = ts[a] === 1 ? i : `(${i} / ${u32(ts[a]!)})`;
+    if (a > 0) coord = `(${coord} % ${u32(to[a]!)})`;
+    terms.push(fs[fa] === 1 ? coord : `${coord} * ${u32(fs[fa]!)}`);
+  }
+  return terms.length ? terms.join(" + ") : "0u";
+}
+
+/**
+ * Workgroup tree sums over `red` (WG entries, WG a power of two). Called in uniform control flow;
+ * the trailing barrier lets the caller reuse `red` at once.
+ */
+export const WG_SUM = `
+fn wg_sum(v: f32, lid: u32) -> f32 {
+  red[lid] = v;
+  workgroupBarrier();
+  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+    if (lid < s) { red[lid] = red[lid] + red[lid + s]; }
+    workgroupBarrier();
+  }
+  let r = red[0];
+  workgroupBarrier();
+  return r;
+}`;
+
+export const RED_VAR = "red: array<f32, WG>";
+
+/** The largest power of two ≤ min(cap, max(32, n)): a workgroup width for a row of n values. */
+export function rowWorkgroup(n: number, cap = 256): number {
+  let w = 32;
+  while (w * 2 <= cap && w < n) w *= 2;
+  return w;
+}

@@ -1,0 +1,61 @@
+// RMSNorm and LayerNorm lowerings against the reference executor: forward on odd row widths (one
+// narrower and one wider than the workgroup), an f16 weight, and backward with every combination
+// of requested gradients, on row counts that give one chunk and several chunks of dw/db partials.
+
+import { beforeAll, describe, it } from "vitest";
+import type { Device } from "../../src/runtime/device/index.js";
+import { randomF32, testDevice } from "./helpers.js";
+import { checkOp, f32t, type TestTensor } from "./lowered.js";
+
+// Row statistics in f32 over up to 300 values; dw/db sum up to 130 rows.
+const FWD_TOL = { atol: 1e-5, rtol: 1e-5 };
+const BWD_TOL = { atol: 1e-4, rtol: 1e-4 };
+
+let dev: Device;
+beforeAll(async () => {
+  dev = await testDevice();
+});
+
+const inputs = (shape: number[], seed: number): { x: TestTensor; w: TestTensor; b: TestTensor; dy: TestTensor } => {
+  const D = shape[shape.length - 1]!;
+  const n = shape.reduce((a, c) => a * c, 1);
+  return {
+    x: f32t(shape, randomF32(n, seed).map((v) => 3 * v + 0.5)),
+    w: f32t([D], randomF32(D, seed + 1).map((v) => 1 + 0.5 * v)),
+    b: f32t([D], randomF32(D, seed + 2)),
+    dy: f32t(shape, randomF32(n, seed + 3)),
+  };
+};
+
+describe("forward", () => {
+  for (const shape of [[3, 5, 67], [130, 300]]) {
+    it(`rmsnorm and layernorm on ${JSON.stringify(shape)}`, async () => {
+      const { x, w, b } = inputs(shape, shape[0]!);
+      await checkOp(dev, "rmsnorm", [x, w], { eps: 1e-5 }, FWD_TOL);
+      await checkOp(dev, "layernorm", [x, w, b], { eps: 1e-5 }, FWD_TOL);
+    });
+  }
+
+  it("rmsnorm with an f16 weight", async () => {
+    const { x, w } = inputs([7, 67], 9);
+    await checkOp(dev, "rmsnorm", [x, { ...w, dtype: "f16" }], { eps: 1e-6 }, FWD_TOL);
+  });
+});
+
+describe("backward", () => {
+  it("rmsnorm_backward dx+dw on 15 rows (one chunk), dw alone on 130 rows (five chunks)", async () => {
+    const s = inputs([3, 5, 67], 21);
+    await checkOp(dev, "rmsnorm_backward", [s.x, s.w, s.dy], { eps: 1e-5, dx: true, dw: true }, BWD_TOL);
+    const l = inputs([130, 300], 22);
+    await checkOp(dev, "rmsnorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: false, dw: true }, BWD_TOL);
+    await checkOp(dev, "rmsnorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: true, dw: false }, BWD_TOL);
+  });
+
+  it("layernorm_backward dx+dw+db, dw+db alone on several chunks, db alone", async () => {
+    const s = inputs([3, 5, 67], 31);
+    await checkOp(dev, "layernorm_backward", [s.x, s.w, s.dy], { eps: 1e-5, dx: true, dw: true, db: true }, BWD_TOL);
+    const l = inputs([130, 300], 32);
+    await checkOp(dev, "layernorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: false, dw: true, db: true }, BWD_TOL);
+    await checkOp(dev, "layernorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: true, dw: false, db: true }, BWD_TOL);
+  });
+});
