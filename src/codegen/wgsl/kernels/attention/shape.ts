@@ -1,0 +1,52 @@
+// The concrete sizes one attention op runs at, and the launch geometry its kernels share. Kept
+// apart from the WGSL so the lowering, the tests and the kernels agree on one derivation.
+
+import type { DeviceCaps } from "../../caps.js";
+import type { KernelBinding } from "../../kernel.js";
+
+export interface AttentionShape {
+  B: number;
+  /** Query positions. */
+  T: number;
+  /** Sequence keys (the prefix comes on top). */
+  S: number;
+  Hq: number;
+  Hkv: number;
+  hd: number;
+  /** Prefix keys/values; 0 for none. */
+  P: number;
+  /** The prefix is [B,P,Hkv,hd] (true) or shared by the batch as [P,Hkv,hd] (false). */
+  prefixBatched: boolean;
+  causal: boolean;
+  scale: number;
+}
+
+/** Sentinel below any score: exp(NEG − finite) is 0 and a row max of NEG means "nothing visible". */
+export const NEG = "-3.0e38f";
+
+/** Attention wants a bounded slice of workgroup memory, so sibling kernels in a pass stay light. */
+export function tileBudgetBytes(caps: DeviceCaps): number {
+  return Math.min(caps.maxWorkgroupStorageBytes, 16384) / 2;
+}
+
+export function storage(binding: number, name: string, access: "read" | "read_write"): KernelBinding {
+  return { binding, name, access, type: "array<f32>", elem: "f32" };
+}
+
+export function checkShape(s: AttentionShape): void {
+  const dims = [s.B, s.T, s.S, s.Hq, s.Hkv, s.hd];
+  if (dims.some((d) => !Number.isInteger(d) || d <= 0) || !Number.isInteger(s.P) || s.P < 0)
+    throw new Error(`attention: bad sizes ${JSON.stringify(s)}`);
+  if (s.Hq % s.Hkv !== 0) throw new Error(`attention: Hq=${s.Hq} is not a multiple of Hkv=${s.Hkv}`);
+  if (!Number.isFinite(s.scale)) throw new Error(`attention: scale ${s.scale} is not finite`);
+}
+
+/** Linear workgroup index from a grid spread over x and y (see splitGrid). */
+export function linearGroup(gx: number): string {
+  return `let wg = wid.x + wid.y * ${gx}u;`;
+}
+
+export function shapeLabel(s: AttentionShape): string {
+  const pre = s.P ? `_p${s.P}${s.prefixBatched ? "b" : ""}` : "";
+  return `b${s.B}t${s.T}s${s.S}h${s.Hq}kv${s.Hkv}d${s.hd}${pre}${s.causal ? "_causal" : ""}`;
+}

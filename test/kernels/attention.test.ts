@@ -1,0 +1,139 @@
+// Attention on the GPU against the reference executor's kernels (exec/forward.ts, exec/backward.ts,
+// computed in float64 from the same f32 inputs): the fused forward, and the backward's dq, dk, dv,
+// dprefix_k, dprefix_v, through the lowerings the executor will call. Odd sizes, grouped and
+// multi-query heads, batched and shared prefixes, causal and not, rows that see no key, and a
+// size that spans several key blocks and query tiles.
+
+import { beforeAll, describe, expect, it } from "vitest";
+import { BASELINE_CAPS } from "../../src/codegen/wgsl/caps.js";
+import { lowering, type Lowered, type TensorArg } from "../../src/codegen/wgsl/lower/index.js";
+import { queryRowGeometry } from "../../src/codegen/wgsl/kernels/attention/index.js";
+import type { Op } from "../../src/ir/index.js";
+import type { Device } from "../../src/runtime/device/index.js";
+import { FORWARD_KERNELS } from "../../src/runtime/reference/exec/forward.js";
+import { BACKWARD_KERNELS } from "../../src/runtime/reference/exec/backward.js";
+import type { Tensor } from "../../src/runtime/reference/exec/tensor.js";
+import { expectClose, randomF32, testDevice } from "./helpers.js";
+
+let dev: Device;
+beforeAll(async () => {
+  dev = await testDevice();
+});
+
+/** Runs every kernel of a lowering in order in one submit; outputs and scratch start as NaN. */
+async function runLowered(lowered: Lowered, inputs: Float32Array[], outCounts: number[]): Promise<Float32Array[]> {
+  await dev.prepare(...lowered.kernels);
+  const bufs: Record<string, GPUBuffer> = {};
+  inputs.forEach((x, i) => (bufs[`in${i}`] = dev.bufferFrom(x, `in${i}`)));
+  outCounts.forEach((n, i) => (bufs[`out${i}`] = dev.bufferFrom(new Float32Array(n).fill(NaN), `out${i}`)));
+  (lowered.scratch ?? []).forEach((bytes, i) => (bufs[`tmp${i}`] = dev.bufferFrom(new Float32Array(bytes / 4).fill(NaN), `tmp${i}`)));
+  try {
+    const rec = dev.recorder("test");
+    for (const k of lowered.kernels) rec.dispatch(k, bufs);
+    rec.submit();
+    return await Promise.all(outCounts.map((n, i) => dev.readF32(bufs[`out${i}`]!, n)));
+  } finally {
+    for (const b of Object.values(bufs)) b.destroy();
+  }
+}
+
+interface Case {
+  B: number;
+  T: number;
+  S: number;
+  Hq: number;
+  Hkv: number;
+  hd: number;
+  P: number;
+  prefixBatched: boolean;
+  causal: boolean;
+  scale: number;
+}
+
+const CASES: Case[] = [
+  { B: 2, T: 5, S: 7, Hq: 4, Hkv: 2, hd: 6, P: 3, prefixBatched: true, causal: true, scale: 1 / Math.sqrt(6) },
+  { B: 2, T: 5, S: 7, Hq: 4, Hkv: 2, hd: 8, P: 3, prefixBatched: false, causal: false, scale: 0.7 },
+  // Multi-query heads; S < T, so the first T − S query rows see no key and must come out 0.
+  { B: 2, T: 7, S: 5, Hq: 4, Hkv: 1, hd: 8, P: 0, prefixBatched: false, causal: true, scale: 0.5 },
+  // Several key blocks, query tiles and key tiles.
+  { B: 1, T: 70, S: 70, Hq: 4, Hkv: 2, hd: 8, P: 3, prefixBatched: true, causal: true, scale: 1 / Math.sqrt(8) },
+];
+
+const FWD_TOL = { atol: 2e-5, rtol: 1e-4 };
+const BWD_TOL = { atol: 1e-4, rtol: 1e-3 };
+
+const tensor = (data: Float32Array, shape: number[]): Tensor => ({ data: Float64Array.from(data), shape });
+const f32Arg = (shape: number[]): TensorArg => ({ dtype: "f32", shape });
+const opOf = (name: string, c: Case): Op => ({ op: name, module: "test", inputs: [], outputs: [], attrs: { causal: c.causal, scale: c.scale } });
+
+function label(c: Case): string {
+  const pre = c.P ? ` prefix P=${c.P} ${c.prefixBatched ? "[B,P,Hkv,hd]" : "[P,Hkv,hd]"}` : "";
+  return `B=${c.B} T=${c.T} S=${c.S} Hq=${c.Hq} Hkv=${c.Hkv} hd=${c.hd}${pre}${c.causal ? " causal" : ""} scale=${c.scale.toFixed(3)}`;
+}
+
+describe.each(CASES.map((c) => [label(c), c] as const))("attention %s", (_, c) => {
+  const qShape = [c.B, c.T, c.Hq, c.hd];
+  const kShape = [c.B, c.S, c.Hkv, c.hd];
+  const pShape = c.prefixBatched ? [c.B, c.P, c.Hkv, c.hd] : [c.P, c.Hkv, c.hd];
+  const n = (s: number[]): number => s.reduce((a, b) => a * b, 1);
+  const seed = c.T * 31 + c.S * 7 + c.hd + (c.causal ? 1 : 0);
+  // q spans [-3, 3] so score rows are peaked and the running max really moves.
+  const q = randomF32(n(qShape), seed).map((x) => 3 * x);
+  const k = randomF32(n(kShape), seed + 1);
+  const v = randomF32(n(kShape), seed + 2);
+  const pk = c.P ? randomF32(n(pShape), seed + 3) : undefined;
+  const pv = c.P ? randomF32(n(pShape), seed + 4) : undefined;
+  const dout = randomF32(n(qShape), seed + 5);
+  const refIns = [tensor(q, qShape), tensor(k, kShape), tensor(v, kShape)];
+  const prefixIns = pk && pv ? [tensor(pk, pShape), tensor(pv, pShape)] : [];
+  const ctxBase = { caps: BASELINE_CAPS, matmul: "register" as never };
+  const refOut = FORWARD_KERNELS["attention"]!([...refIns, ...prefixIns], { causal: c.causal, scale: c.scale }, [qShape], { f64: true, seed: 0, step: 0 })[0]!;
+  const outF32 = Float32Array.from(refOut as Float64Array);
+
+  it("forward", async () => {
+    const inputs = [q, k, v, ...(pk && pv ? [pk, pv] : [])];
+    const lowered = lowering("attention")!({
+      ...ctxBase,
+      op: opOf("attention", c),
+      inputs: [qShape, kShape, kShape, ...(c.P ? [pShape, pShape] : [])].map(f32Arg),
+      outputs: [f32Arg(qShape)],
+      attrs: { causal: c.causal, scale: c.scale },
+    });
+    expect(lowered.kernels).toHaveLength(1);
+    const [got] = await runLowered(lowered, inputs, [n(qShape)]);
+    expectClose(`attention out (${label(c)})`, got!, refOut, FWD_TOL, c.hd);
+    if (c.causal && c.S < c.T && !c.P) {
+      // Query rows t < T − S see nothing: exactly 0, as the reference.
+      const dead = (c.T - c.S) * c.Hq * c.hd;
+      expect(Array.from(got!.slice(0, dead)).every((x) => x === 0)).toBe(true);
+    }
+  });
+
+  it("backward", async () => {
+    const inputs = [q, k, v, outF32, dout, ...(pk && pv ? [pk, pv] : [])];
+    const shapes = [qShape, kShape, kShape, qShape, qShape, ...(c.P ? [pShape, pShape] : [])];
+    const outShapes = [qShape, kShape, kShape, ...(c.P ? [pShape, pShape] : [])];
+    const lowered = lowering("attention_backward")!({
+      ...ctxBase,
+      op: opOf("attention_backward", c),
+      inputs: shapes.map(f32Arg),
+      outputs: outShapes.map(f32Arg),
+      attrs: { causal: c.causal, scale: c.scale },
+    });
+    expect(lowered.kernels).toHaveLength(c.P ? 4 : 3);
+    const got = await runLowered(lowered, inputs, outShapes.map(n));
+    const refInputs = [...refIns, tensor(outF32, qShape), tensor(dout, qShape), ...prefixIns];
+    const want = BACKWARD_KERNELS["attention_backward"]!(refInputs, { causal: c.causal, scale: c.scale }, outShapes, { f64: true, seed: 0, step: 0 });
+    const names = ["dq", "dk", "dv", "dprefix_k", "dprefix_v"];
+    want.forEach((w, i) => expectClose(`attention ${names[i]} (${label(c)})`, got[i]!, w, BWD_TOL, c.hd));
+  });
+});
+
+describe("attention launch geometry", () => {
+  it("stages K/V blocks within the tile budget and keeps G heads of a kv head in one workgroup", () => {
+    const g = queryRowGeometry({ B: 2, T: 1000, S: 1000, Hq: 32, Hkv: 8, hd: 128, P: 0, prefixBatched: false, causal: true, scale: 1 }, BASELINE_CAPS);
+    expect(g.TQ * 4).toBe(g.threads);
+    expect(2 * 4 * g.BK * 128).toBeLessThanOrEqual(8192);
+    expect(g.groups).toBe(2 * 8 * Math.ceil(1000 / g.TQ));
+  });
+});
