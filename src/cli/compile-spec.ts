@@ -30,7 +30,7 @@ export async function encoderFor(spec: Spec): Promise<((text: string) => number[
   }
 }
 
-export async function compileFile(path: string, io: Output, until?: string): Promise<{ spec: Spec; result: CompileResult } | undefined> {
+export async function compileFile(path: string, io: Output, until?: string, fuse = true): Promise<{ spec: Spec; result: CompileResult } | undefined> {
   const input = readInput(path);
   if (input.error) {
     io.err(formatDiagnostic(input.error));
@@ -40,7 +40,7 @@ export async function compileFile(path: string, io: Output, until?: string): Pro
   for (const d of checked.diagnostics) io.err(formatDiagnostic(d));
   if (!checked.ok) return undefined;
   const encode = await encoderFor(checked.spec);
-  const result = compileSpec(checked.spec, { ...(until ? { until } : {}), ...(encode ? { encode } : {}) });
+  const result = compileSpec(checked.spec, { ...(until ? { until } : {}), ...(encode ? { encode } : {}), fuse });
   const diags = sortDiagnostics(result.diagnostics);
   for (const d of diags) io.err(formatDiagnostic(d));
   if (hasErrors(diags) || !result.graph) return undefined;

@@ -14,7 +14,8 @@ export const plan: Command = {
       io.err("pefc plan: give exactly one FILE");
       return 1;
     }
-    const compiled = await compileFile(files[0]!, io);
+    // Counted on the unfused graph: FLOPs are the same, and the unpruned comparison re-derives backward.
+    const compiled = await compileFile(files[0]!, io, undefined, false);
     if (!compiled) return 1;
     const { spec, result } = compiled;
     const records = await countRecords(spec);

@@ -29,9 +29,9 @@ function wanted(pairs: [boolean | undefined, TensorType][]): TensorType[] | stri
 
 export const BACKWARD_OPS: Readonly<Record<string, OpDef>> = {
   linear_grad_input: defineOp({
-    doc: "dx = dy·W (dy·Wᵀ when transposed): the gradient of linear toward x",
+    doc: "dx = alpha·dy·W (dy·Wᵀ when transposed): the gradient of linear toward x; alpha (default 1) is a scale the fuse pass folds in",
     inputs: ["dy", "weight"],
-    attrs: { transposed: { kind: "bool", optional: true } },
+    attrs: { transposed: { kind: "bool", optional: true }, alpha: { kind: "float", optional: true } },
     infer: ([dy, w], a) => {
       const bad = first(f(dy!, "dy"), f(w!, "weight"), rank(w!, 2, "weight"));
       if (bad) return bad;
@@ -42,9 +42,9 @@ export const BACKWARD_OPS: Readonly<Record<string, OpDef>> = {
   }),
 
   linear_grad_weight: defineOp({
-    doc: "dW = dyᵀ·x summed over every leading axis, in the weight's layout ([out,in], or [in,out] when transposed)",
+    doc: "dW = alpha·dyᵀ·x summed over every leading axis, in the weight's layout ([out,in], or [in,out] when transposed); alpha defaults to 1",
     inputs: ["x", "dy"],
-    attrs: { transposed: { kind: "bool", optional: true } },
+    attrs: { transposed: { kind: "bool", optional: true }, alpha: { kind: "float", optional: true } },
     infer: ([x, dy], a) => {
       const bad = first(f(x!, "x"), f(dy!, "dy"));
       if (bad) return bad;

@@ -24,6 +24,8 @@ export interface CompileOptions extends RunOptions {
   /** Folder paths in the spec are relative to; by default the .peft file's folder. */
   baseDir?: string;
   encode?: (text: string) => number[];
+  /** Fuse ops for the kernels (default true). */
+  fuse?: boolean;
 }
 
 export function compileSpec(spec: Spec, opts: CompileOptions = {}): CompileResult {
@@ -34,7 +36,7 @@ export function compileSpec(spec: Spec, opts: CompileOptions = {}): CompileResul
   const profile = loaded.profile;
   const why = baseGraphUnsupported(profile);
   if (why) return { profile, diagnostics: [...loaded.diagnostics, diag("P409", spec.file, spec.model.span, [profile.name, spec.model.source, why])] };
-  const ctx = newContext(spec, profile, opts.encode ? { encode: opts.encode } : {});
+  const ctx = newContext(spec, profile, { ...(opts.encode ? { encode: opts.encode } : {}), ...(opts.fuse !== undefined ? { fuse: opts.fuse } : {}) });
   const graph = runPipeline(buildBaseGraph(profile), ctx, opts);
   return { profile, graph, ctx, diagnostics: [...loaded.diagnostics, ...ctx.diagnostics] };
 }

@@ -44,9 +44,11 @@ export interface PassContext {
   freezeSteps: { action: "freeze" | "unfreeze"; all: boolean; modules: Match[] }[];
   /** Tokenizes text for prompt_tuning's text initialisation, when a tokenizer is at hand. */
   encode?: (text: string) => number[];
+  /** Run the fuse pass (default true); off gives the unfused graph for comparisons and benchmarks. */
+  fuse?: boolean;
 }
 
-export function newContext(spec: Spec, profile: ModelProfile, extra: Partial<Pick<PassContext, "encode">> = {}): PassContext {
+export function newContext(spec: Spec, profile: ModelProfile, extra: Partial<Pick<PassContext, "encode" | "fuse">> = {}): PassContext {
   return { file: spec.file, spec, profile, diagnostics: [], targets: [], freezeSteps: [], ...extra };
 }
 

@@ -8,6 +8,7 @@ import type { PassContext } from "./context.js";
 import { adaloraOrthReg } from "./adalora-loss.js";
 import { autodiff } from "./autodiff.js";
 import { freeze } from "./freeze.js";
+import { fuse } from "./fuse.js";
 import { requireTrainable } from "./require-trainable.js";
 import { optimizer } from "./optimizer.js";
 import { injectAdalora } from "./inject-adalora.js";
@@ -38,6 +39,7 @@ export const PIPELINE: readonly Pass[] = [
   { name: "adalora-orth-reg", doc: "add AdaLoRA's orthogonal regulariser to the loss", run: adaloraOrthReg },
   { name: "autodiff", doc: "backward toward trainable parameters only; prune; record saved activations", run: autodiff },
   { name: "optimizer", doc: "gradient clipping and one sgd/adam/adamw update per trainable parameter", run: optimizer },
+  { name: "fuse", doc: "LoRA branches and residual adds into the linear epilogues; scales into the linear gradients", run: fuse },
 ];
 
 export function passNames(): string[] {

@@ -17,12 +17,13 @@ import { RankAllocator, type AdaloraMatrix, type AllocatorConfig } from './rank-
 import { BACKWARD_KERNELS } from './exec/backward.js';
 import { FORWARD_KERNELS, type Kernel, type KernelCtx } from './exec/forward.js';
 import { OPTIMIZER_KERNELS } from './exec/optim.js';
+import { FUSED_KERNELS } from './exec/fused.js';
 import { evalDim, numelOf, type Bindings, type Data, type Tensor } from './exec/tensor.js';
 
 export type { Tensor, Data, Bindings } from './exec/tensor.js';
 
 /** Op kind → kernel; the union of the three tables. */
-export const KERNELS: Readonly<Record<string, Kernel>> = { ...FORWARD_KERNELS, ...BACKWARD_KERNELS, ...OPTIMIZER_KERNELS };
+export const KERNELS: Readonly<Record<string, Kernel>> = { ...FORWARD_KERNELS, ...BACKWARD_KERNELS, ...OPTIMIZER_KERNELS, ...FUSED_KERNELS };
 
 export type Precision = 'f32' | 'f64';
 

@@ -37,12 +37,12 @@ const dummy = (t: { length: number } | number, f64: boolean): Floats => zeros(f6
 export const BACKWARD_KERNELS: Readonly<Record<string, Kernel>> = {
   linear_grad_input: ([dy, w], a, [out], k) => {
     const x: Tensor = { data: dummy(numelOf(out!), k.f64), shape: out! };
-    return [linearBackward(x.data as Floats, asFloats(w!), asFloats(dy!), linearShape(x, w!, a['transposed'] === true), { dx: true }).dx!];
+    return [scaled(linearBackward(x.data as Floats, asFloats(w!), asFloats(dy!), linearShape(x, w!, a['transposed'] === true), { dx: true }).dx!, a)];
   },
 
   linear_grad_weight: ([x, dy], a, [out], k) => {
     const w: Tensor = { data: dummy(numelOf(out!), k.f64), shape: out! };
-    return [linearBackward(asFloats(x!), w.data as Floats, asFloats(dy!), linearShape(x!, w, a['transposed'] === true), { dw: true }).dw!];
+    return [scaled(linearBackward(asFloats(x!), w.data as Floats, asFloats(dy!), linearShape(x!, w, a['transposed'] === true), { dw: true }).dw!, a)];
   },
 
   sum_to_shape: ([x], _, [out], k) => [sumTo(asFloats(x!), x!.shape, out!, k.f64)],
@@ -138,3 +138,10 @@ export const BACKWARD_KERNELS: Readonly<Record<string, Kernel>> = {
     return [o];
   },
 };
+
+/** The fuse pass's folded scale on a linear gradient (alpha, default 1). */
+function scaled(d: Floats, a: Attrs): Floats {
+  const alpha = a['alpha'];
+  if (typeof alpha === 'number' && alpha !== 1) for (let i = 0; i < d.length; i++) d[i] = d[i]! * alpha;
+  return d;
+}

@@ -1,0 +1,47 @@
+/**
+ * Ops the fuse pass makes out of several (src/passes/fuse.ts): a linear layer with its LoRA branch
+ * and the residual add done in the same pass over the output. They appear only after autodiff, so
+ * they need no gradient rule; each has a reference kernel and a WGSL lowering like any other op.
+ */
+import { defineOp, type OpDef } from "./opdef.js";
+import { f, first, last, rank } from "./ops-util.js";
+import { dimEq, formatType, shapeEq } from "./shape.js";
+
+export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
+  linear_fused: defineOp({
+    doc: "x·Wᵀ (+ bias) (+ lora_scale · u·Bᵀ) (+ residual): a linear layer with its LoRA branch and residual add; extras in that order, as the flags say",
+    inputs: ["x", "weight", "extras..."],
+    attrs: {
+      transposed: { kind: "bool", optional: true },
+      bias: { kind: "bool" },
+      lora_scale: { kind: "float", optional: true },
+      residual: { kind: "bool" },
+    },
+    infer: (ins, a) => {
+      const [x, w, ...extras] = ins;
+      const bad = first(f(x!, "x"), f(w!, "weight"), rank(w!, 2, "weight"));
+      if (bad) return bad;
+      const [outF, inF] = a.transposed ? [w!.shape[1]!, w!.shape[0]!] : [w!.shape[0]!, w!.shape[1]!];
+      if (!dimEq(last(x!.shape), inF)) return `x ${formatType(x!)} does not fit weight ${formatType(w!)}`;
+      const want = (a.bias ? 1 : 0) + (a.lora_scale !== undefined ? 2 : 0) + (a.residual ? 1 : 0);
+      if (extras.length !== want) return `linear_fused with these flags takes ${want} extra inputs, got ${extras.length}`;
+      const out = [...x!.shape.slice(0, -1), outF];
+      let i = 0;
+      if (a.bias) {
+        const b = extras[i++]!;
+        if (b.shape.length !== 1 || !dimEq(b.shape[0]!, outF)) return `bias ${formatType(b)} does not match out features`;
+      }
+      if (a.lora_scale !== undefined) {
+        const u = extras[i++]!;
+        const B = extras[i++]!;
+        if (B.shape.length !== 2 || !dimEq(B.shape[0]!, outF) || !dimEq(B.shape[1]!, last(u.shape))) return `lora B ${formatType(B)} does not fit u ${formatType(u)}`;
+        if (!shapeEq(u.shape.slice(0, -1), x!.shape.slice(0, -1))) return `lora u ${formatType(u)} does not match x ${formatType(x!)}`;
+      }
+      if (a.residual) {
+        const r = extras[i++]!;
+        if (!shapeEq(r.shape, out)) return `residual ${formatType(r)} must have the output's shape`;
+      }
+      return [{ dtype: "f32", shape: out }];
+    },
+  }),
+};

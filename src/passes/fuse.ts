@@ -1,0 +1,133 @@
+/**
+ * Pass fuse: rewrites chains that cost a pass over memory each into single ops the kernels do in
+ * one pass. On the training graph (after autodiff and the optimizer):
+ *  - LoRA: add(linear(x, W), scale(linear(u, B), s)) → linear_fused(x, W, u, B){lora_scale: s};
+ *    the base matmul adds the low-rank term in its epilogue (u = x·Aᵀ stays its own small op);
+ *  - residual: add(linear…(…), r) → linear_fused(…, r){residual}: the add happens in the epilogue;
+ *  - scale folding: scale(dy, s) read only by linear gradients becomes their alpha.
+ * An intermediate is removed only when nothing else reads it (no other op, output or saved
+ * activation), so the graph computes exactly what it did.
+ */
+import { cloneGraph, type Graph, type Op } from "../ir/index.js";
+import type { PassContext } from "./context.js";
+
+interface Uses {
+  ops: Map<string, Op[]>;
+  pinned: Set<string>;
+}
+
+function uses(g: Graph): Uses {
+  const ops = new Map<string, Op[]>();
+  for (const op of g.ops) for (const v of op.inputs) ops.set(v, [...(ops.get(v) ?? []), op]);
+  return { ops, pinned: new Set([...g.outputs, ...(g.saved ?? [])]) };
+}
+
+/** The op defining `v` when `v` is read by `reader` alone. */
+function soleProducer(v: string, reader: Op, u: Uses, producers: Map<string, Op>): Op | undefined {
+  if (u.pinned.has(v)) return undefined;
+  const readers = u.ops.get(v) ?? [];
+  if (readers.length !== 1 || readers[0] !== reader) return undefined;
+  return producers.get(v);
+}
+
+function producersOf(g: Graph): Map<string, Op> {
+  const m = new Map<string, Op>();
+  for (const op of g.ops) for (const o of op.outputs) m.set(o.name, op);
+  return m;
+}
+
+/** add(linear-ish, scale(linear(u, B))) → linear_fused with a LoRA term. */
+function fuseLora(g: Graph): number {
+  let n = 0;
+  const u = uses(g);
+  const prod = producersOf(g);
+  const dead = new Set<Op>();
+  for (const add of g.ops) {
+    if (add.op !== "add" || dead.has(add)) continue;
+    for (const [a, b] of [[0, 1], [1, 0]] as const) {
+      const base = soleProducer(add.inputs[a]!, add, u, prod);
+      const sc = soleProducer(add.inputs[b]!, add, u, prod);
+      if (!base || base.op !== "linear" || !sc || sc.op !== "scale" || dead.has(base) || dead.has(sc)) continue;
+      const up = soleProducer(sc.inputs[0]!, sc, u, prod);
+      if (!up || up.op !== "linear" || up.inputs.length !== 2 || up.attrs.transposed === true) continue;
+      const extras = [...base.inputs.slice(2), up.inputs[0]!, up.inputs[1]!];
+      const attrs = { ...(base.attrs.transposed === true ? { transposed: true } : {}), bias: base.inputs.length > 2, lora_scale: sc.attrs.factor as number, residual: false };
+      Object.assign(add, { op: "linear_fused", inputs: [base.inputs[0]!, base.inputs[1]!, ...extras], attrs, module: base.module });
+      dead.add(base).add(sc).add(up);
+      n++;
+      break;
+    }
+  }
+  g.ops = g.ops.filter((o) => !dead.has(o));
+  return n;
+}
+
+/** add(linear or linear_fused without residual, r) → the same with the residual in its epilogue. */
+function fuseResidual(g: Graph): number {
+  let n = 0;
+  const u = uses(g);
+  const prod = producersOf(g);
+  const dead = new Set<Op>();
+  for (const add of g.ops) {
+    if (add.op !== "add" || dead.has(add)) continue;
+    const outShape = add.outputs[0]!.shape.join(",");
+    for (const [a, b] of [[0, 1], [1, 0]] as const) {
+      const base = soleProducer(add.inputs[a]!, add, u, prod);
+      if (!base || dead.has(base) || (base.op !== "linear" && !(base.op === "linear_fused" && base.attrs.residual === false))) continue;
+      const r = add.inputs[b]!;
+      const rType = g.inputs.find((v) => v.name === r) ?? prod.get(r)?.outputs.find((o) => o.name === r);
+      if (!rType || rType.shape.join(",") !== outShape || base.outputs[0]!.shape.join(",") !== outShape) continue;
+      const attrs =
+        base.op === "linear"
+          ? { ...(base.attrs.transposed === true ? { transposed: true } : {}), bias: base.inputs.length > 2, residual: true }
+          : { ...base.attrs, residual: true };
+      Object.assign(add, { op: "linear_fused", inputs: [...base.inputs, r], attrs, module: base.module });
+      dead.add(base);
+      n++;
+      break;
+    }
+  }
+  g.ops = g.ops.filter((o) => !dead.has(o));
+  return n;
+}
+
+/** scale(dy, s) read only by linear gradients → their alpha. */
+function foldScales(g: Graph): number {
+  let n = 0;
+  const u = uses(g);
+  const dead = new Set<Op>();
+  for (const sc of g.ops) {
+    if (sc.op !== "scale") continue;
+    const v = sc.outputs[0]!.name;
+    const readers = u.ops.get(v) ?? [];
+    if (u.pinned.has(v) || readers.length === 0) continue;
+    const slotOf = (op: Op) => (op.op === "linear_grad_input" ? 0 : op.op === "linear_grad_weight" ? 1 : -1);
+    if (!readers.every((r) => slotOf(r) >= 0 && r.inputs.filter((x) => x === v).length === 1 && r.inputs[slotOf(r)] === v)) continue;
+    for (const r of readers) {
+      r.inputs[slotOf(r)] = sc.inputs[0]!;
+      r.attrs = { ...r.attrs, alpha: ((r.attrs.alpha as number | undefined) ?? 1) * (sc.attrs.factor as number) };
+    }
+    dead.add(sc);
+    n++;
+  }
+  g.ops = g.ops.filter((o) => !dead.has(o));
+  return n;
+}
+
+export interface FuseStats {
+  lora: number;
+  residual: number;
+  scales: number;
+}
+
+export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
+  const g = cloneGraph(graph);
+  const lora = fuseLora(g);
+  const residual = fuseResidual(g);
+  const scales = foldScales(g);
+  return { graph: g, stats: { lora, residual, scales } };
+}
+
+export function fuse(graph: Graph, ctx: PassContext): Graph {
+  return ctx.fuse === false ? graph : fuseGraph(graph).graph;
+}

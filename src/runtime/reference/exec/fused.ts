@@ -1,0 +1,25 @@
+// Reference kernels of the fused ops (src/ir/ops-fused.ts): the same arithmetic as the ops they
+// replace, one after the other, so a fused graph computes what the unfused one does.
+import { linearForward } from '../linear.js';
+import { asFloats } from './tensor.js';
+import { linearShape, type Kernel } from './forward.js';
+
+export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
+  linear_fused: ([x, w, ...extras], a) => {
+    let i = 0;
+    const bias = a['bias'] === true ? extras[i++] : undefined;
+    const y = linearForward(asFloats(x!), asFloats(w!), bias && asFloats(bias), linearShape(x!, w!, a['transposed'] === true));
+    if (typeof a['lora_scale'] === 'number') {
+      const u = extras[i++]!;
+      const B = extras[i++]!;
+      const d = linearForward(asFloats(u), asFloats(B), undefined, linearShape(u, B, false));
+      const s = a['lora_scale'];
+      for (let j = 0; j < y.length; j++) y[j] = y[j]! + s * d[j]!;
+    }
+    if (a['residual'] === true) {
+      const r = asFloats(extras[i++]!);
+      for (let j = 0; j < y.length; j++) y[j] = y[j]! + r[j]!;
+    }
+    return [y];
+  },
+};
