@@ -6,7 +6,9 @@ import { parseArgs } from "node:util";
 import { DIAGNOSTICS, type DiagnosticCode, didYouMean, formatDiagnostic } from "../diagnostics/index.js";
 import { checkSource } from "../frontend.js";
 import { readInput, type Output } from "./io.js";
-import { compileFile } from "./compile-spec.js";
+import { compileFile, encoderFor } from "./compile-spec.js";
+import { defaultSeq, emitProgram } from "../codegen/wgsl/program/index.js";
+import { compileSpec } from "../passes/compile.js";
 import { passNames } from "../passes/pipeline.js";
 import { graphToJson, printGraph } from "../ir/index.js";
 
@@ -61,17 +63,21 @@ export const explain: Command = {
   },
 };
 
-const EMITS = ["ast", "spec", "ir", "json"];
+const EMITS = ["ast", "spec", "ir", "json", "wgsl", "plan"];
 
 export const compile: Command = {
   summary: "print a stage of the compiler as JSON or text",
-  usage: `pefc compile FILE --emit ast|spec|ir|json [--until PASS]
+  usage: `pefc compile FILE --emit ast|spec|ir|json|wgsl|plan [--until PASS] [--seq N]
 
 ast: the syntax tree with source spans; spec: the checked spec with every default written out;
-ir: the graph's text form; json: the graph as JSON (schemas/ir.schema.json).
+ir: the graph's text form; json: the graph as JSON (schemas/ir.schema.json); wgsl: every kernel
+of the training step and evaluation, each under a header naming its ops; plan: buffers with
+sizes, tensor offsets and the dispatch list with workgroup counts, and peak device memory
+(both built for the spec's batch and --seq tokens, on a baseline WebGPU device).
 --until stops the pipeline after a pass: ${passNames().join(", ")}.`,
   options: {
-    emit: { type: "string", description: "what to print: ast, spec, ir or json" },
+    emit: { type: "string", description: "what to print: ast, spec, ir, json, wgsl or plan" },
+    seq: { type: "string", description: "sequence length the wgsl and plan programs are built for (default: the data's length budget)" },
     until: { type: "string", description: "stop after this pass (ir and json)" },
   },
   async run(files, values, io) {
@@ -85,6 +91,23 @@ ir: the graph's text form; json: the graph as JSON (schemas/ir.schema.json).
       const guess = didYouMean(until, passNames());
       io.err(`pefc compile: no pass named '${until}'${guess ? `; did you mean '${guess}'?` : ""}; passes: ${passNames().join(", ")}`);
       return 1;
+    }
+    if (emit === "wgsl" || emit === "plan") {
+      if (files.length !== 1) {
+        io.err("pefc compile: give exactly one FILE");
+        return 1;
+      }
+      const c = await compileFile(files[0]!, io);
+      if (!c) return 1;
+      const seq = values.seq === undefined ? defaultSeq(c.spec) : Number(values.seq);
+      if (!Number.isInteger(seq) || seq < 1) {
+        io.err(`pefc compile: --seq takes a positive whole number, not '${String(values.seq)}'`);
+        return 1;
+      }
+      const encode = await encoderFor(c.spec);
+      const ev = compileSpec(c.spec, { until: "require-trainable", ...(encode ? { encode } : {}) });
+      io.out(emitProgram(c.spec, c.result.graph!, ev.graph!, emit, seq));
+      return 0;
     }
     if (emit === "ir" || emit === "json") {
       if (files.length !== 1) {

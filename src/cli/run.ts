@@ -5,9 +5,11 @@ import { adaloraAllocation } from "../runtime/train/adalora.js";
 import { exportMerged } from "../runtime/train/export.js";
 import { runTraining } from "../runtime/train/loop.js";
 import { ReferenceBackend } from "../runtime/train/reference-backend.js";
+import { openGpuBackend } from "../runtime/gpu/index.js";
 import { makeReporter } from "../runtime/train/reporter.js";
 import { DiagnosticsError, prepareSession } from "../runtime/train/session.js";
 import type { Command } from "./commands.js";
+import { userErrors } from "./errors.js";
 import { resolve } from "node:path";
 import { readTrainerFiles, type TrainerPosition } from "../runtime/train/checkpoint.js";
 import type { TrainBackend } from "../runtime/train/backend.js";
@@ -15,15 +17,16 @@ import type { Session } from "../runtime/train/session.js";
 import { UserError } from "../runtime/io/errors.js";
 import { readInput } from "./io.js";
 
-const DEVICES = ["reference"];
+const DEVICES = ["reference", "gpu"];
 
 export const run: Command = {
   summary: "fine-tune as a .peft file says",
-  usage: `pefc run FILE [--device reference] [--json]
+  usage: `pefc run FILE [--device reference|gpu] [--json]
 
 Checks and compiles FILE, loads the model, the data and any adapter to start from, then trains,
 logging loss, learning rate and tokens/s, evaluating and saving adapters in PEFT's layout as the
-file says. --device reference runs every step on the CPU reference executor (slow, exact).`,
+file says. --device reference runs every step on the CPU reference executor (slow, exact);
+--device gpu runs it on the WebGPU device.`,
   options: {
     device: { type: "string", description: `where to compute: ${DEVICES.join(", ")}` },
     json: { type: "boolean", description: "one JSON object per logged step, eval and save" },
@@ -44,7 +47,7 @@ file says. --device reference runs every step on the CPU reference executor (slo
       io.err(formatDiagnostic(input.error));
       return 1;
     }
-    try {
+    return userErrors(io, "run", async () => {
       const s = await prepareSession(input.bytes!, input.name);
       const report = makeReporter({
         json: Boolean(values.json),
@@ -57,24 +60,14 @@ file says. --device reference runs every step on the CPU reference executor (slo
       const trunc = s.stats.train.truncatedResponseShare;
       if (trunc > 0.2) report.info(`warning P606: ${(trunc * 100).toFixed(0)}% of responses were cut to fit the length budget`);
       const adalora = adaloraAllocation(s);
-      const backend = new ReferenceBackend(s.trainGraph, s.evalGraph, s.params, s.spec.train.seed, adalora);
+      const backend: TrainBackend = device === "gpu" ? await openGpuBackend(s) : new ReferenceBackend(s.trainGraph, s.evalGraph, s.params, s.spec.train.seed, adalora);
       const resume = typeof values.resume === "string" ? await resumeFrom(resolve(values.resume), s, backend) : undefined;
       if (resume) report.info(`resuming at step ${resume.step} of ${resume.totalSteps} from ${values.resume}`);
       await runTraining(s, backend, report, resume ? { resume } : {});
       for (const e of s.spec.export.filter((x) => x.what === "merged")) report.saved(await exportMerged(s, backend, e.dir), s.totalSteps);
       backend.dispose();
       return 0;
-    } catch (e) {
-      if (e instanceof DiagnosticsError) {
-        for (const d of e.diagnostics) io.err(formatDiagnostic(d));
-        return 1;
-      }
-      if (isUserError(e)) {
-        io.err(`pefc run: ${(e as Error).message}`);
-        return 1;
-      }
-      throw e;
-    }
+    });
   },
 };
 

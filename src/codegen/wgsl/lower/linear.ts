@@ -1,4 +1,145 @@
-/** Lowerings of the linear family (see types.ts for the contract). */
-import { registerLowerings } from "./registry.js";
+/**
+ * Lowerings of the linear family (see types.ts for the contract): linear, linear_grad_input and
+ * linear_grad_weight as one matmul each, with the operand layouts of src/codegen/wgsl/linear.ts
+ * (torch [N,K] weights, or GPT-2 Conv1D [K,N] when `transposed`) and the contract's binding names
+ * (`in<i>`, `out0`). A weight the program stores as f16 (frozen, precision f16) is read as f16.
+ */
+import { matmulKernel, type Epilogue } from "../matmul/index.js";
+import { lowering, registerLowerings } from "./registry.js";
+import type { KernelSpec } from "../kernel.js";
+import { numel, type LowerContext, type Lowered } from "./types.js";
 
-registerLowerings({});
+function rowsOf(shape: readonly number[]): number {
+  return numel(shape.slice(0, -1));
+}
+
+function flag(ctx: LowerContext, key: string): boolean {
+  return ctx.attrs[key] === true;
+}
+
+/** The fuse pass's folded scale on a gradient (attribute alpha, default 1). */
+function alphaOf(ctx: LowerContext): number | undefined {
+  const a = ctx.attrs["alpha"];
+  return typeof a === "number" && a !== 1 ? a : undefined;
+}
+
+/** An epilogue adding input `slot` (same shape as the output) elementwise. */
+function residualEpilogue(slot: number): Epilogue {
+  const name = `in${slot}`;
+  return {
+    bindings: [{ name, type: "array<f32>", access: "read", elem: "f32" }],
+    apply: (v, m, n) => `${v} + ${name}[${m} * N + ${n}]`,
+  };
+}
+
+/** y = x·Wᵀ (+ bias): in0 x [..., K], in1 W, in2 bias [N]. */
+function linear(ctx: LowerContext): Lowered {
+  const x = ctx.inputs[0]!;
+  const w = ctx.inputs[1]!;
+  const t = flag(ctx, "transposed");
+  const K = x.shape[x.shape.length - 1]!;
+  const N = t ? w.shape[1]! : w.shape[0]!;
+  const M = rowsOf(x.shape);
+  const f16 = w.dtype === "f16";
+  const bias = ctx.inputs.length > 2;
+  const label = `linear_${M}x${N}x${K}${t ? "_t" : ""}${f16 ? "_f16" : ""}${bias ? "_b" : ""}`;
+  const k = matmulKernel(
+    { M, N, K, aLayout: "mk", bLayout: t ? "kn" : "nk", bF16: f16, bias, names: { a: "in0", b: "in1", bias: "in2", c: "out0" }, label },
+    ctx.matmul,
+    ctx.caps,
+  );
+  return { kernels: [k] };
+}
+
+/** dx = dy·W: in0 dy [..., N], in1 W; out0 [..., K]. */
+function linearGradInput(ctx: LowerContext): Lowered {
+  const dy = ctx.inputs[0]!;
+  const w = ctx.inputs[1]!;
+  const t = flag(ctx, "transposed");
+  const N = dy.shape[dy.shape.length - 1]!;
+  const K = t ? w.shape[0]! : w.shape[1]!;
+  const M = rowsOf(dy.shape);
+  const f16 = w.dtype === "f16";
+  const alpha = alphaOf(ctx);
+  const label = `linear_dx_${M}x${K}x${N}${t ? "_t" : ""}${f16 ? "_f16" : ""}${alpha !== undefined ? "_s" : ""}`;
+  // The reduction runs over N: W [N,K] is B stored [reduction, out] ("kn"); W [K,N] is "nk".
+  const k = matmulKernel(
+    { M, N: K, K: N, aLayout: "mk", bLayout: t ? "nk" : "kn", bF16: f16, names: { a: "in0", b: "in1", c: "out0" }, label, ...(alpha !== undefined ? { alpha } : {}) },
+    ctx.matmul,
+    ctx.caps,
+  );
+  return { kernels: [k] };
+}
+
+/** dW in W's layout summed over every row: in0 x [..., K], in1 dy [..., N]. */
+function linearGradWeight(ctx: LowerContext): Lowered {
+  const x = ctx.inputs[0]!;
+  const dy = ctx.inputs[1]!;
+  const t = flag(ctx, "transposed");
+  const K = x.shape[x.shape.length - 1]!;
+  const N = dy.shape[dy.shape.length - 1]!;
+  const rows = rowsOf(x.shape);
+  const alpha = alphaOf(ctx);
+  const label = `linear_dw_${N}x${K}x${rows}${t ? "_t" : ""}${alpha !== undefined ? "_s" : ""}`;
+  // torch: dW[N,K] = dYᵀ·X (A = dy stored [rows,N] "km", B = x stored [rows,K] "kn");
+  // Conv1D: dW[K,N] = Xᵀ·dY (A = x, B = dy).
+  const p = t ? { M: K, N, names: { a: "in0", b: "in1", c: "out0" } } : { M: N, N: K, names: { a: "in1", b: "in0", c: "out0" } };
+  const k = matmulKernel({ ...p, K: rows, aLayout: "km", bLayout: "kn", label, ...(alpha !== undefined ? { alpha } : {}) }, ctx.matmul, ctx.caps);
+  return { kernels: [k] };
+}
+
+/**
+ * linear_fused (the fuse pass): in0 x, in1 W, then as the flags say bias, LoRA u and B, residual.
+ * One matmul writes x·Wᵀ + bias; with LoRA a second adds lora_scale·u·Bᵀ into the output; the
+ * residual rides in the epilogue of the last one. Same sums as the reference, grouped as
+ * (x·Wᵀ + b) + (s·u·Bᵀ + r) when both extras are present.
+ */
+function linearFused(ctx: LowerContext): Lowered {
+  const x = ctx.inputs[0]!;
+  const w = ctx.inputs[1]!;
+  const t = flag(ctx, "transposed");
+  const K = x.shape[x.shape.length - 1]!;
+  const N = t ? w.shape[1]! : w.shape[0]!;
+  const M = rowsOf(x.shape);
+  const f16 = w.dtype === "f16";
+  let slot = 2;
+  const bias = flag(ctx, "bias") ? slot++ : undefined;
+  const scale = ctx.attrs["lora_scale"];
+  const lora = typeof scale === "number" ? { u: slot++, b: slot++, scale } : undefined;
+  const residual = flag(ctx, "residual") ? slot++ : undefined;
+  const kernels: KernelSpec[] = [];
+  const tag = `${t ? "_t" : ""}${f16 ? "_f16" : ""}${bias !== undefined ? "_b" : ""}`;
+  kernels.push(
+    matmulKernel(
+      {
+        M, N, K, aLayout: "mk", bLayout: t ? "kn" : "nk", bF16: f16, bias: bias !== undefined,
+        names: { a: "in0", b: "in1", c: "out0", ...(bias !== undefined ? { bias: `in${bias}` } : {}) },
+        label: `linear_fused_${M}x${N}x${K}${tag}${residual !== undefined && !lora ? "_res" : ""}`,
+        ...(residual !== undefined && !lora ? { epilogue: residualEpilogue(residual) } : {}),
+      },
+      ctx.matmul,
+      ctx.caps,
+    ),
+  );
+  if (lora) {
+    const r = ctx.inputs[lora.u]!.shape;
+    const rank = r[r.length - 1]!;
+    kernels.push(
+      matmulKernel(
+        {
+          M, N, K: rank, aLayout: "mk", bLayout: "nk", alpha: lora.scale, accumulate: true,
+          names: { a: `in${lora.u}`, b: `in${lora.b}`, c: "out0" },
+          label: `linear_fused_lora_${M}x${N}x${rank}${residual !== undefined ? "_res" : ""}`,
+          ...(residual !== undefined ? { epilogue: residualEpilogue(residual) } : {}),
+        },
+        ctx.matmul,
+        ctx.caps,
+      ),
+    );
+  }
+  return { kernels };
+}
+
+registerLowerings({ linear, linear_grad_input: linearGradInput, linear_grad_weight: linearGradWeight });
+// The fuse pass's op may get its lowering elsewhere; this one stands in only while none exists.
+if (!lowering("linear_fused")) registerLowerings({ linear_fused: linearFused });

@@ -1,0 +1,433 @@
+/**
+ * Graph → Program: every op lowered to kernels at fixed sizes, every tensor given a home, and the
+ * command lists of a training step (micro-batch forward and backward, gradient accumulation,
+ * update) and of evaluation (forward and loss). Pure: the device comes later (src/runtime/gpu).
+ *
+ * Homes: frozen weights get a buffer each (f16 when asked, for weights only linear reads);
+ * trainable parameters, gradients and optimizer state live in arenas (arenas.ts); per-batch inputs
+ * in their own buffers; everything else in the activation pool (pool.ts), by liveness. A view
+ * (a lowering's alias) binds its input's buffer at an offset and keeps that buffer alive; a view
+ * at an offset a storage binding cannot take is copied out instead.
+ */
+import type { Graph, Op } from "../../../ir/index.js";
+import { gradName, LR_INPUT, STEP_INPUT, UPDATE_OPS } from "../../../ir/step-names.js";
+import type { DeviceCaps } from "../caps.js";
+import type { KernelSpec } from "../kernel.js";
+import { lowering, type TensorArg } from "../lower/index.js";
+import type { MatmulVariant } from "../matmul/index.js";
+import { accumulateGrid, accumulateKernel } from "./accumulate.js";
+import { layoutArenas, placeArenas } from "./arenas.js";
+import { chooseF16Weights } from "./precision.js";
+import { BufferPool } from "./pool.js";
+import { concreteAttrs, evalDim, valueShapes, type DimEnv } from "./shapes.js";
+import {
+  alignUp,
+  BINDING_ALIGN,
+  type BufferDecl,
+  type BufferRole,
+  type Command,
+  type DispatchCmd,
+  type ParamLoc,
+  type Program,
+  type RngSlot,
+  type Slice,
+  type TensorLoc,
+} from "./types.js";
+
+export interface BuildOptions {
+  /** Micro-batch rows and the padded sequence length the program is compiled for. */
+  B: number;
+  T: number;
+  caps: DeviceCaps;
+  matmul: MatmulVariant;
+  /** Store frozen weights that only linear ops read as f16 (needs caps.f16). */
+  f16Weights?: boolean;
+}
+
+const ELEM_BYTES = { f32: 4, f16: 2, i32: 4 } as const;
+
+const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+
+function tensorBytes(dtype: "f32" | "f16" | "i32", shape: readonly number[]): number {
+  return alignUp(numel(shape) * ELEM_BYTES[dtype], 4);
+}
+
+/** What one phase of commands is planned from. */
+interface PhaseInput {
+  graph: Graph;
+  ops: Op[];
+  /** Values that stay in their buffers to the end of the phase. */
+  keep: Set<string>;
+  /** A fixed home for some outputs (a micro-batch's gradients go to the grad-micro arena). */
+  placeOutput?: (name: string) => Slice | undefined;
+  rngBuffer: number;
+}
+
+class Builder {
+  readonly buffers: BufferDecl[] = [];
+  readonly kernels: KernelSpec[] = [];
+  private readonly kernelIndex = new Map<string, number>();
+  readonly pool: BufferPool = new BufferPool((bytes): BufferDecl => this.buffer(bytes, "activation", `pool#${this.pool.all.length}`));
+  /** Homes of values that outlive a phase: parameters, inputs, optimizer state. */
+  readonly persistent = new Map<string, TensorLoc>();
+  savedBytes = 0;
+  unpooled = 0;
+
+  constructor(
+    readonly o: BuildOptions,
+    readonly env: DimEnv,
+  ) {}
+
+  buffer(bytes: number, role: BufferRole, label: string): BufferDecl {
+    const b: BufferDecl = { id: this.buffers.length, label, bytes: Math.max(4, alignUp(bytes, 4)), role };
+    this.buffers.push(b);
+    return b;
+  }
+
+  kernel(spec: KernelSpec): number {
+    const key = `${spec.entryPoint}\n${spec.wgsl}`;
+    let i = this.kernelIndex.get(key);
+    if (i === undefined) {
+      i = this.kernels.length;
+      this.kernels.push(spec);
+      this.kernelIndex.set(key, i);
+    }
+    return i;
+  }
+
+  /** Lowers `ops` in order and plans their memory; returns the phase's commands and value homes. */
+  phase(p: PhaseInput): { commands: Command[]; locs: Map<string, TensorLoc> } {
+    const shapes = valueShapes(p.graph, this.env);
+    const locs = new Map<string, TensorLoc>(this.persistent);
+    const lastUse = new Map<string, number>();
+    p.ops.forEach((op, i) => op.inputs.forEach((v) => lastUse.set(v, i)));
+    const saved = new Set(p.graph.saved ?? []);
+    /** Pooled buffer behind each value (itself or what it is a view of). */
+    const home = new Map<string, BufferDecl>();
+    const rootLast = new Map<BufferDecl, number>();
+    const kept = new Set<BufferDecl>();
+    const commands: Command[] = [];
+    let rngSlot = 0;
+    this.pool.reset();
+
+    const hold = (b: BufferDecl, until: number, keep: boolean) => {
+      rootLast.set(b, Math.max(rootLast.get(b) ?? -1, until));
+      if (keep) kept.add(b);
+    };
+
+    p.ops.forEach((op, i) => {
+      const lower = lowering(op.op);
+      const what = `${op.op} (${op.outputs[0]?.name ?? "?"})`;
+      if (!lower) throw new Error(`program: no WGSL lowering for op '${op.op}', needed by ${op.outputs[0]?.name ?? "an op"}`);
+      const ins = op.inputs.map((v) => {
+        const l = locs.get(v);
+        if (!l) throw new Error(`program: ${what} reads '${v}', which has no value in this phase`);
+        return l;
+      });
+      const outArgs: TensorArg[] = op.outputs.map((o) => ({ dtype: o.dtype, shape: shapes.get(o.name)! }));
+      const rng = op.op === "dropout" ? rngSlot++ : undefined;
+      const lowered = lower({
+        op,
+        inputs: ins.map((l) => ({ dtype: l.dtype, shape: l.shape })),
+        outputs: outArgs,
+        attrs: concreteAttrs(op, this.env),
+        caps: this.o.caps,
+        matmul: this.o.matmul,
+        ...(rng !== undefined ? { rngSlot: rng } : {}),
+      });
+      if (rng !== undefined) this.rngStreams.push({ slot: rng, stream: String(op.attrs["stream"]) });
+
+      const outs: TensorLoc[] = [];
+      op.outputs.forEach((o, k) => {
+        const shape = outArgs[k]!.shape;
+        const bytes = tensorBytes(o.dtype, shape);
+        const keepIt = p.keep.has(o.name);
+        const until = lastUse.get(o.name) ?? i;
+        const alias = lowered.aliases?.find((a) => a.out === k);
+        if (alias) {
+          const src = ins[alias.input]!;
+          const offset = src.offset + alias.offsetBytes;
+          if (offset % BINDING_ALIGN === 0) {
+            outs.push({ buffer: src.buffer, offset, bytes, dtype: o.dtype, shape });
+            const root = home.get(op.inputs[alias.input]!);
+            if (root) {
+              home.set(o.name, root);
+              hold(root, until, keepIt);
+            }
+            return;
+          }
+          // A view a binding cannot start at: copy it out (copies need only 4-byte offsets).
+          const b = this.pool.take(bytes);
+          home.set(o.name, b);
+          hold(b, until, keepIt);
+          const loc: TensorLoc = { buffer: b.id, offset: 0, bytes, dtype: o.dtype, shape };
+          commands.push({ kind: "copy", src: { buffer: src.buffer, offset, bytes }, dst: loc, label: `${o.name} (unaligned view)` });
+          outs.push(loc);
+          return;
+        }
+        const fixed = p.placeOutput?.(o.name);
+        if (fixed) {
+          outs.push({ ...fixed, dtype: o.dtype, shape });
+          return;
+        }
+        const b = this.pool.take(bytes);
+        home.set(o.name, b);
+        hold(b, until, keepIt);
+        this.unpooled += bytes;
+        if (saved.has(o.name)) this.savedBytes += bytes;
+        outs.push({ buffer: b.id, offset: 0, bytes, dtype: o.dtype, shape });
+      });
+      op.outputs.forEach((o, k) => locs.set(o.name, outs[k]!));
+
+      const scratch = (lowered.scratch ?? []).map((bytes) => this.pool.take(bytes));
+      for (const spec of lowered.kernels) {
+        const bindings: Record<string, Slice> = {};
+        for (const b of spec.bindings) bindings[b.name] = this.bind(b.name, ins, outs, scratch, p.rngBuffer, what, spec.label);
+        checkAccess(spec, bindings, this.buffers, what);
+        const cmd: DispatchCmd = { kind: "dispatch", kernel: this.kernel(spec), label: op.outputs[0]?.name ?? op.op, op: op.op, bindings, workgroups: [...spec.dispatch] };
+        commands.push(cmd);
+      }
+      for (const s of scratch) this.pool.release(s);
+      // Give back every buffer whose last reader this op was (inputs), or that nothing reads.
+      const roots = new Set<BufferDecl>();
+      for (const v of [...op.inputs, ...op.outputs.map((o) => o.name)]) {
+        const r = home.get(v);
+        if (r) roots.add(r);
+      }
+      for (const r of roots) {
+        if (kept.has(r) || (rootLast.get(r) ?? -1) > i || this.released.has(r)) continue;
+        this.pool.release(r);
+        this.released.add(r);
+      }
+    });
+    this.released.clear();
+    return { commands, locs };
+  }
+
+  private readonly released = new Set<BufferDecl>();
+  rngStreams: RngSlot[] = [];
+
+  private bind(name: string, ins: TensorLoc[], outs: TensorLoc[], scratch: BufferDecl[], rngBuffer: number, what: string, label: string): Slice {
+    const m = /^(in|out|tmp)(\d+)$/.exec(name);
+    if (name === "rng") return { buffer: rngBuffer, offset: 0, bytes: this.buffers[rngBuffer]!.bytes };
+    if (!m) throw new Error(`program: ${what}: kernel ${label} has binding '${name}', which is not in<i>, out<i>, tmp<i> or rng`);
+    const i = Number(m[2]);
+    if (m[1] === "tmp") {
+      const s = scratch[i];
+      if (!s) throw new Error(`program: ${what}: kernel ${label} binds tmp${i} but the lowering asked for ${scratch.length} scratch buffers`);
+      return { buffer: s.id, offset: 0, bytes: s.bytes };
+    }
+    const l = (m[1] === "in" ? ins : outs)[i];
+    if (!l) throw new Error(`program: ${what}: kernel ${label} binds ${name}, which the op does not have`);
+    return { buffer: l.buffer, offset: l.offset, bytes: l.bytes };
+  }
+}
+
+/** WebGPU forbids one buffer bound read-only and writable in one dispatch; catch it here, by name. */
+function checkAccess(spec: KernelSpec, bindings: Record<string, Slice>, buffers: BufferDecl[], what: string): void {
+  const access = new Map<number, Set<string>>();
+  for (const b of spec.bindings) {
+    const s = bindings[b.name]!;
+    if (s.offset % BINDING_ALIGN !== 0) throw new Error(`program: ${what}: ${b.name} bound at offset ${s.offset}, not a multiple of ${BINDING_ALIGN}`);
+    const set = access.get(s.buffer) ?? new Set<string>();
+    set.add(b.access === "read_write" ? "write" : "read");
+    access.set(s.buffer, set);
+  }
+  for (const [buf, set] of access)
+    if (set.size > 1) throw new Error(`program: ${what}: kernel ${spec.label} would bind buffer ${buffers[buf]!.label} both read-only and writable`);
+}
+
+const isPerBatchInput = (name: string): boolean => !name.startsWith("optim.") || name === LR_INPUT || name === STEP_INPUT;
+
+/** The Program for a training graph (compileSpec output) and/or an evaluation graph at [B, T]. */
+export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefined, o: BuildOptions): Program {
+  if (!train && !evalGraph) throw new Error("program: nothing to build");
+  if (o.f16Weights && !o.caps.f16) throw new Error("program: f16 weights need shader-f16");
+  const env: DimEnv = { B: o.B, T: o.T };
+  const bld = new Builder(o, env);
+  const graphs = [train, evalGraph].filter((g): g is Graph => g !== undefined);
+
+  // Parameters: the union of both graphs', by name.
+  const params = new Map<string, Graph["params"][number]>();
+  for (const g of graphs) for (const p of g.params) if (!params.has(p.name)) params.set(p.name, p);
+  const f16 = o.f16Weights ? chooseF16Weights(graphs) : new Set<string>();
+  const paramLocs: ParamLoc[] = [];
+  const maxBinding = o.caps.maxStorageBindingBytes;
+  const trainables = [...params.values()].filter((p) => p.trainable);
+  const tLayout = layoutArenas(trainables.map((p) => ({ name: p.name, bytes: tensorBytes("f32", p.shape) })), maxBinding);
+  const tPlaced = placeArenas(tLayout, "trainable", "trainable", (b, r, l) => bld.buffer(b, r, l));
+  for (const p of params.values()) {
+    let loc: TensorLoc;
+    if (p.trainable) loc = { ...tPlaced.slices.get(p.name)!, dtype: "f32", shape: p.shape };
+    else {
+      const dtype = f16.has(p.name) ? "f16" : p.dtype === "i32" ? "i32" : "f32";
+      const bytes = tensorBytes(dtype, p.shape);
+      if (bytes > maxBinding) throw new Error(`program: weight ${p.name} takes ${bytes} bytes, more than the device's largest storage binding (${maxBinding} bytes); splitting tensors is not implemented yet`);
+      loc = { buffer: bld.buffer(bytes, "weight", p.name).id, offset: 0, bytes, dtype, shape: p.shape };
+    }
+    bld.persistent.set(p.name, loc);
+    paramLocs.push({ ...loc, name: p.name, trainable: p.trainable });
+  }
+
+  // Per-batch inputs, shared by name between the two graphs.
+  const inputs: Program["inputs"] = {};
+  const state: Program["state"] = {};
+  for (const g of graphs)
+    for (const v of g.inputs) {
+      if (!isPerBatchInput(v.name) || inputs[v.name]) continue;
+      const real = v.shape.map((d) => evalDim(d, env));
+      const bytes = tensorBytes(v.dtype, real);
+      const loc: TensorLoc = { buffer: bld.buffer(bytes, "input", v.name).id, offset: 0, bytes, dtype: v.dtype, shape: real };
+      inputs[v.name] = loc;
+      bld.persistent.set(v.name, loc);
+    }
+
+  const prog: Program = {
+    B: o.B,
+    T: o.T,
+    kernels: bld.kernels,
+    buffers: bld.buffers,
+    params: paramLocs,
+    inputs,
+    state,
+    memory: { peakBytes: 0, byRole: emptyRoles(), buffers: 0, activationBuffers: 0, savedBytes: 0, unpooledActivationBytes: 0 },
+  };
+
+  if (train) {
+    // Optimizer state: one arena set per slot kind, in the trainable arena's order.
+    const slotInputs = train.inputs.filter((v) => !isPerBatchInput(v.name));
+    const bySlot = new Map<string, { name: string; bytes: number; shape: number[] }[]>();
+    for (const v of slotInputs) {
+      const slot = v.name.split(".")[1]!;
+      const shape = v.shape.map((d) => Number(d));
+      const l = bySlot.get(slot) ?? [];
+      l.push({ name: v.name, bytes: tensorBytes("f32", shape), shape });
+      bySlot.set(slot, l);
+    }
+    for (const [slot, items] of bySlot) {
+      const placed = placeArenas(layoutArenas(items, maxBinding), "state", `optim.${slot}`, (b, r, l) => bld.buffer(b, r, l));
+      for (const it of items) {
+        const loc: TensorLoc = { ...placed.slices.get(it.name)!, dtype: "f32", shape: it.shape };
+        state[it.name] = loc;
+        bld.persistent.set(it.name, loc);
+      }
+    }
+    prog.step = planStep(bld, train, maxBinding);
+  }
+  if (evalGraph) {
+    bld.rngStreams = [];
+    const rngCount = evalGraph.ops.filter((op) => op.op === "dropout").length;
+    const rngBuf = bld.buffer(4 * Math.max(1, rngCount), "rng", "rng.eval");
+    const { commands, locs } = bld.phase({ graph: evalGraph, ops: evalGraph.ops, keep: new Set(["loss"]), rngBuffer: rngBuf.id });
+    const loss = locs.get("loss");
+    if (!loss) throw new Error("program: the evaluation graph has no 'loss'");
+    prog.eval = { commands, loss: sliceOf(loss), rng: { buffer: rngBuf.id, slots: bld.rngStreams } };
+  }
+
+  const byRole = emptyRoles();
+  for (const b of bld.buffers) byRole[b.role] += b.bytes;
+  prog.memory = {
+    peakBytes: bld.buffers.reduce((a, b) => a + b.bytes, 0),
+    byRole,
+    buffers: bld.buffers.length,
+    activationBuffers: bld.pool.all.length,
+    savedBytes: bld.savedBytes,
+    unpooledActivationBytes: bld.unpooled,
+  };
+  return prog;
+}
+
+function planStep(bld: Builder, g: Graph, maxBinding: number): NonNullable<Program["step"]> {
+  const trainable = new Map(g.params.filter((p) => p.trainable).map((p) => [p.name, p]));
+  const gradParams = g.outputs.filter((v) => v.startsWith("grad.") && trainable.has(v.slice(5))).map((v) => v.slice(5));
+  const items = gradParams.map((p) => ({ name: p, bytes: tensorBytes("f32", trainable.get(p)!.shape) }));
+  const layout = layoutArenas(items, maxBinding);
+  const acc = placeArenas(layout, "grad", "grad", (b, r, l) => bld.buffer(b, r, l));
+  const micro = placeArenas(layout, "grad-micro", "grad.micro", (b, r, l) => bld.buffer(b, r, l));
+  const microOps = g.ops.filter((op) => !UPDATE_OPS.has(op.op));
+  const updateOps = g.ops.filter((op) => UPDATE_OPS.has(op.op));
+
+  bld.rngStreams = [];
+  const rngCount = microOps.filter((op) => op.op === "dropout").length;
+  const rngBuf = bld.buffer(4 * Math.max(1, rngCount), "rng", "rng.step");
+  const gradOf = new Map(gradParams.map((p) => [gradName(p), p]));
+  const m = bld.phase({
+    graph: g,
+    ops: microOps,
+    keep: new Set(["loss", ...gradOf.keys()]),
+    placeOutput: (name) => {
+      const p = gradOf.get(name);
+      return p ? micro.slices.get(p) : undefined;
+    },
+    rngBuffer: rngBuf.id,
+  });
+  const rng = { buffer: rngBuf.id, slots: bld.rngStreams };
+  const loss = m.locs.get("loss");
+  if (!loss) throw new Error("program: the training graph has no 'loss'");
+
+  // Gradients that are views of something else were not written to the micro arena: moved one by one.
+  const accumulateFirst: Command[] = [];
+  const accumulate: Command[] = [];
+  const k = bld.kernel(accumulateKernel());
+  const viewGrads = gradParams.filter((p) => {
+    const l = m.locs.get(gradName(p))!;
+    const s = micro.slices.get(p)!;
+    return l.buffer !== s.buffer || l.offset !== s.offset;
+  });
+  const inMicro = new Set(gradParams.filter((p) => !viewGrads.includes(p)));
+  layout.arenas.forEach((a, i) => {
+    if (!a.items.some((n) => inMicro.has(n))) return;
+    const src: Slice = { buffer: micro.buffers[i]!.id, offset: 0, bytes: alignUp(a.bytes, 4) };
+    const dst: Slice = { buffer: acc.buffers[i]!.id, offset: 0, bytes: alignUp(a.bytes, 4) };
+    accumulateFirst.push({ kind: "copy", src, dst, label: `grad arena ${i}` });
+    accumulate.push({ kind: "dispatch", kernel: k, label: `grad arena ${i}`, op: "accumulate", bindings: { src, dst }, workgroups: accumulateGrid(src.bytes / 4, bld.o.caps) });
+  });
+  for (const p of viewGrads) {
+    const src = sliceOf(m.locs.get(gradName(p))!);
+    const dst = acc.slices.get(p)!;
+    accumulateFirst.push({ kind: "copy", src, dst, label: gradName(p) });
+    accumulate.push({ kind: "dispatch", kernel: k, label: gradName(p), op: "accumulate", bindings: { src, dst }, workgroups: accumulateGrid(src.bytes / 4, bld.o.caps) });
+  }
+
+  // The update reads the summed gradients; its outputs are copied over the parameters and state.
+  const grads: Record<string, Slice> = {};
+  for (const p of gradParams) {
+    const s = acc.slices.get(p)!;
+    grads[p] = s;
+    bld.persistent.set(gradName(p), { ...s, dtype: "f32", shape: trainable.get(p)!.shape });
+  }
+  const updateOuts = updateOps.flatMap((op) => op.outputs.map((o) => o.name));
+  const u = bld.phase({ graph: g, ops: updateOps, keep: new Set(updateOuts), rngBuffer: rngBuf.id });
+  for (const p of gradParams) bld.persistent.delete(gradName(p));
+  const update = [...u.commands];
+  const clipped: Record<string, Slice> = {};
+  let gradNorm: Slice | undefined;
+  for (const op of updateOps) {
+    if (op.op === "clip_grad_norm") {
+      op.inputs.forEach((v, i) => {
+        if (v.startsWith("grad.")) clipped[v.slice(5)] = sliceOf(u.locs.get(op.outputs[i]!.name)!);
+      });
+      gradNorm = sliceOf(u.locs.get(op.outputs[op.outputs.length - 1]!.name)!);
+      continue;
+    }
+    // As the reference executor: outputs are the parameter, then each state input, in order.
+    const [param, , ...rest] = op.inputs;
+    const homes = [param!, ...rest.filter((v) => !isPerBatchInput(v))];
+    homes.forEach((name, i) => {
+      const dst = bld.persistent.get(name);
+      if (!dst) throw new Error(`program: update ${op.op} writes '${name}', which has no home`);
+      update.push({ kind: "copy", src: sliceOf(u.locs.get(op.outputs[i]!.name)!), dst: sliceOf(dst), label: `next ${name}` });
+    });
+  }
+  const step: NonNullable<Program["step"]> = { micro: m.commands, accumulateFirst, accumulate, update, loss: sliceOf(loss), grads, clipped, rng };
+  if (gradNorm) step.gradNorm = gradNorm;
+  return step;
+}
+
+function sliceOf(l: Slice): Slice {
+  return { buffer: l.buffer, offset: l.offset, bytes: l.bytes };
+}
+
+function emptyRoles(): Record<BufferRole, number> {
+  return { weight: 0, trainable: 0, grad: 0, "grad-micro": 0, state: 0, input: 0, activation: 0, rng: 0 };
+}

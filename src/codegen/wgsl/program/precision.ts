@@ -1,0 +1,25 @@
+/**
+ * Which frozen weights may be stored as f16 (precision f16 on a device with shader-f16): those
+ * every reader takes as a linear weight, since only the matmul kernels read f16 operands. A weight
+ * anything else reads (an embedding table tied to the LM head, a norm weight) stays f32. The
+ * lowerings of linear, linear_fused and linear_grad_input read their weight operand (slot 1) as f16.
+ */
+import type { Graph } from "../../../ir/index.js";
+
+const F16_READERS = new Set(["linear", "linear_fused", "linear_grad_input"]);
+
+export function chooseF16Weights(graphs: readonly Graph[]): Set<string> {
+  const frozen = new Set<string>();
+  for (const g of graphs) for (const p of g.params) if (!p.trainable && p.origin === "base" && p.dtype !== "i32") frozen.add(p.name);
+  const out = new Set<string>();
+  const bad = new Set<string>();
+  for (const g of graphs)
+    for (const op of g.ops)
+      op.inputs.forEach((v, slot) => {
+        if (!frozen.has(v)) return;
+        if (F16_READERS.has(op.op) && slot === 1) out.add(v);
+        else bad.add(v);
+      });
+  for (const v of bad) out.delete(v);
+  return out;
+}

@@ -1,0 +1,287 @@
+/**
+ * The training backend on a WebGPU device. One Program holds the step and the evaluation forward
+ * at the run's fixed [B, T]; a step is one command encoder: for each micro-batch its inputs are
+ * copied from a staging buffer written before submission, its forward and backward run, its loss
+ * is copied aside and its gradients summed on the device; then the update runs once and the
+ * losses (and gradient norm) come back in one map. The loop awaits that map before the next step
+ * (the loss is part of StepOutcome), which costs one queue drain per step: measured on llvmpipe it
+ * is the end of the step's own work, since nothing else is queued.
+ *
+ * AdaLoRA's rank allocation still runs on the CPU after each step (the reference RankAllocator on
+ * read-back A, E, B and their gradients; the masked E is written back).
+ */
+import type { Graph } from "../../ir/index.js";
+import { LR_INPUT, STEP_INPUT } from "../../ir/step-names.js";
+import { buildProgram, type Program, type RngSlot, type Slice } from "../../codegen/wgsl/program/index.js";
+import type { MatmulVariant } from "../../codegen/wgsl/matmul/index.js";
+import type { Device } from "../device/index.js";
+import { f32ArrayToF16 } from "../io/half.js";
+import type { AdaloraAllocation } from "../reference/executor.js";
+import { streamId } from "../reference/exec/tensor.js";
+import { RankAllocator, type AdaloraMatrix } from "../reference/rank-allocator.js";
+import { streamKey } from "../reference/rng.js";
+import type { MicroBatch, StepOutcome, TrainBackend, TrainSnapshot } from "../train/backend.js";
+import { graphInputs } from "../train/inputs.js";
+import { ProgramExecutor } from "./executor.js";
+import { padBatch } from "./pad.js";
+
+export interface GpuBackendOptions {
+  trainGraph: Graph;
+  evalGraph?: Graph;
+  /** Starting value of every parameter (base weights and method parameters), f32. */
+  params: ReadonlyMap<string, Float32Array>;
+  seed: number;
+  /** Micro-batch rows and the longest sequence the program is compiled for. */
+  B: number;
+  T: number;
+  matmul: MatmulVariant;
+  /** Store frozen linear weights as f16 (precision f16). */
+  f16Weights?: boolean;
+  adalora?: AdaloraAllocation;
+  padId?: number;
+}
+
+/** Dropout keys for one entry at one step, exactly as the reference executor derives them. */
+export function rngKeys(slots: readonly RngSlot[], seed: number, step: number): Uint32Array {
+  const keys = new Uint32Array(Math.max(1, slots.length));
+  for (const s of slots) keys[s.slot] = streamKey(seed, streamId(`${s.stream}@${step}`));
+  return keys;
+}
+
+const BATCH_INPUTS = ["input_ids", "labels", "positions"] as const;
+
+export class GpuBackend implements TrainBackend {
+  readonly device: string;
+  private step_ = 0;
+  private allocator: RankAllocator | undefined;
+  private staging: GPUBuffer | undefined;
+  private stagingSlots = 0;
+  private losses: { buf: GPUBuffer; read: GPUBuffer; slots: number } | undefined;
+  /** Dispatches the last step recorded. */
+  lastDispatches = 0;
+
+  private constructor(
+    readonly dev: Device,
+    readonly program: Program,
+    readonly exec: ProgramExecutor,
+    private readonly o: GpuBackendOptions,
+  ) {
+    this.device = dev.info.adapter.description || dev.info.adapter.device || "WebGPU";
+  }
+
+  static async create(dev: Device, o: GpuBackendOptions): Promise<GpuBackend> {
+    const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: dev.caps, matmul: o.matmul, f16Weights: o.f16Weights === true });
+    const exec = await ProgramExecutor.create(dev, program);
+    const b = new GpuBackend(dev, program, exec, o);
+    b.uploadParams();
+    await dev.flush();
+    return b;
+  }
+
+  private uploadParams(): void {
+    for (const p of this.program.params) {
+      const data = this.o.params.get(p.name);
+      if (!data) throw new Error(`gpu: no starting value for parameter ${p.name}`);
+      if (data.length !== p.shape.reduce((a, b) => a * b, 1)) throw new Error(`gpu: parameter ${p.name} has ${data.length} values, expected [${p.shape.join(",")}]`);
+      this.exec.write(p, p.dtype === "f16" ? f32ArrayToF16(data) : data);
+    }
+  }
+
+  /** The padded batch's input_ids, labels and positions as the program's input buffers hold them. */
+  private batchData(m: MicroBatch, graph: Graph): Record<(typeof BATCH_INPUTS)[number], Int32Array> {
+    const padded = padBatch(m, this.program.B, this.program.T, this.o.padId ?? 0);
+    const t = graphInputs(graph, padded);
+    return { input_ids: t.input_ids!.data as Int32Array, labels: t.labels!.data as Int32Array, positions: t.positions!.data as Int32Array };
+  }
+
+  private lossBuffers(slots: number): { buf: GPUBuffer; read: GPUBuffer; slots: number } {
+    if (this.losses && this.losses.slots >= slots) return this.losses;
+    this.losses?.buf.destroy();
+    this.losses?.read.destroy();
+    const bytes = 4 * slots;
+    this.losses = {
+      buf: this.dev.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: "losses" }),
+      read: this.dev.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ, label: "losses.read" }),
+      slots,
+    };
+    return this.losses;
+  }
+
+  /** Input bytes of one micro-batch in the staging buffer, and where each input starts. */
+  private stagingLayout(): { per: number; at: Record<string, number> } {
+    let per = 0;
+    const at: Record<string, number> = {};
+    for (const n of BATCH_INPUTS) {
+      const loc = this.program.inputs[n];
+      if (!loc) continue;
+      at[n] = per;
+      per += loc.bytes;
+    }
+    return { per, at };
+  }
+
+  async step(micro: readonly MicroBatch[], lr: number): Promise<StepOutcome> {
+    const s = this.program.step;
+    if (!s) throw new Error("gpu: the program has no training step");
+    if (micro.length === 0) throw new Error("gpu: a step needs at least one micro-batch");
+    this.step_ += 1;
+    const n = micro.length;
+    const { per, at } = this.stagingLayout();
+    if (!this.staging || this.stagingSlots < n) {
+      this.staging?.destroy();
+      this.staging = this.dev.gpu.createBuffer({ size: Math.max(4, per * n), usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: "batch staging" });
+      this.stagingSlots = n;
+    }
+    micro.forEach((m, i) => {
+      const d = this.batchData(m, this.o.trainGraph);
+      for (const name of BATCH_INPUTS) if (at[name] !== undefined) this.dev.upload(this.staging!, d[name], i * per + at[name]!);
+    });
+    const lrLoc = this.program.inputs[LR_INPUT];
+    const stepLoc = this.program.inputs[STEP_INPUT];
+    if (lrLoc) this.exec.write(lrLoc, Float32Array.of(lr));
+    if (stepLoc) this.exec.write(stepLoc, Float32Array.of(this.step_));
+    this.exec.write({ buffer: s.rng.buffer, offset: 0, bytes: 0 }, rngKeys(s.rng.slots, this.o.seed, this.step_));
+
+    const losses = this.lossBuffers(n + 1);
+    const enc = this.dev.gpu.createCommandEncoder({ label: `step ${this.step_}` });
+    let dispatches = 0;
+    for (let i = 0; i < n; i++) {
+      for (const name of BATCH_INPUTS) {
+        const loc = this.program.inputs[name];
+        if (loc) enc.copyBufferToBuffer(this.staging, i * per + at[name]!, this.exec.buffer(loc), loc.offset, loc.bytes);
+      }
+      dispatches += this.exec.record(enc, s.micro, `micro ${i}`);
+      enc.copyBufferToBuffer(this.exec.buffer(s.loss), s.loss.offset, losses.buf, 4 * i, 4);
+      dispatches += this.exec.record(enc, i === 0 ? s.accumulateFirst : s.accumulate, `accumulate ${i}`);
+    }
+    dispatches += this.exec.record(enc, s.update, "update");
+    if (s.gradNorm) enc.copyBufferToBuffer(this.exec.buffer(s.gradNorm), s.gradNorm.offset, losses.buf, 4 * n, 4);
+    enc.copyBufferToBuffer(losses.buf, 0, losses.read, 0, 4 * (n + 1));
+    this.dev.gpu.queue.submit([enc.finish()]);
+    this.lastDispatches = dispatches;
+
+    await losses.read.mapAsync(GPUMapMode.READ, 0, 4 * (n + 1));
+    const got = new Float32Array(losses.read.getMappedRange(0, 4 * (n + 1)).slice(0));
+    losses.read.unmap();
+    this.dev.checkErrors();
+    let loss = 0;
+    for (let i = 0; i < n; i++) loss += got[i]! / n;
+    if (this.o.adalora) await this.allocate(this.o.adalora);
+    return s.gradNorm ? { loss, gradNorm: got[n]! } : { loss };
+  }
+
+  async evalLoss(batch: MicroBatch): Promise<number> {
+    const e = this.program.eval;
+    if (!e || !this.o.evalGraph) throw new Error("gpu: the program has no evaluation entry");
+    const d = this.batchData(batch, this.o.evalGraph);
+    for (const name of BATCH_INPUTS) {
+      const loc = this.program.inputs[name];
+      if (loc) this.exec.write(loc, d[name]);
+    }
+    // The reference evaluates at step 0 with dropout as in training; so does this.
+    this.exec.write({ buffer: e.rng.buffer, offset: 0, bytes: 0 }, rngKeys(e.rng.slots, this.o.seed, 0));
+    const enc = this.dev.gpu.createCommandEncoder({ label: "eval" });
+    this.exec.record(enc, e.commands, "eval");
+    this.dev.gpu.queue.submit([enc.finish()]);
+    const [l] = await this.exec.readMany([e.loss]);
+    return new Float32Array(l!)[0]!;
+  }
+
+  /** Current values of the named parameters. */
+  async read(names: readonly string[]): Promise<Map<string, Float32Array>> {
+    const locs = names.map((n) => {
+      const p = this.program.params.find((q) => q.name === n);
+      if (!p) throw new Error(`gpu: no parameter ${n}`);
+      if (p.dtype !== "f32") throw new Error(`gpu: parameter ${n} is stored ${p.dtype}`);
+      return p;
+    });
+    const data = await this.exec.readMany(locs);
+    return new Map(names.map((n, i) => [n, new Float32Array(data[i]!)]));
+  }
+
+  async values(): Promise<Map<string, Float32Array>> {
+    const origin = new Map(this.o.trainGraph.params.map((p) => [p.name, p.origin]));
+    return this.read(this.program.params.filter((p) => p.trainable || origin.get(p.name) !== "base").map((p) => p.name));
+  }
+
+  /** The gradients the last step summed over its micro-batches (before clipping), by parameter. */
+  async grads(): Promise<Map<string, Float32Array>> {
+    return this.readSlices(this.program.step?.grads ?? {});
+  }
+
+  /** The clipped gradients of the last step, when the run clips. */
+  async clippedGrads(): Promise<Map<string, Float32Array>> {
+    return this.readSlices(this.program.step?.clipped ?? {});
+  }
+
+  private async readSlices(m: Readonly<Record<string, Slice>>): Promise<Map<string, Float32Array>> {
+    const names = Object.keys(m);
+    const data = await this.exec.readMany(names.map((n) => m[n]!));
+    return new Map(names.map((n, i) => [n, new Float32Array(data[i]!)]));
+  }
+
+  async snapshot(): Promise<TrainSnapshot> {
+    const snap: TrainSnapshot = { step: this.step_, params: await this.values(), optim: await this.readSlices(this.program.state) };
+    const a = this.allocator?.exportState();
+    if (a) {
+      const f32 = (v: ArrayLike<number>) => Float32Array.from(v);
+      snap.allocator = { tensors: new Map([...a.tensors].map(([k, v]) => [k, f32(v)])), ...(a.rankPattern ? { rankPattern: a.rankPattern } : {}) };
+    }
+    return snap;
+  }
+
+  async restore(s: TrainSnapshot): Promise<void> {
+    this.step_ = s.step;
+    for (const [k, v] of s.params) {
+      const loc = this.program.params.find((p) => p.name === k);
+      if (!loc) throw new Error(`gpu: snapshot has parameter ${k}, which the program lacks`);
+      this.exec.write(loc, loc.dtype === "f16" ? f32ArrayToF16(v) : v);
+    }
+    for (const [k, v] of s.optim) {
+      const loc = this.program.state[k];
+      if (!loc) throw new Error(`gpu: snapshot has optimizer state ${k}, which the program lacks`);
+      this.exec.write(loc, v);
+    }
+    const a = this.o.adalora;
+    if (s.allocator && a) {
+      const r = new Map(a.matrices.map((m) => [m.name, this.program.params.find((p) => p.name === m.E)!.shape[0]!]));
+      const allocator = new RankAllocator(a.config, a.matrices.map((m) => ({ name: m.name, r: r.get(m.name)! })));
+      allocator.importState({ tensors: new Map([...s.allocator.tensors].map(([k, v]) => [k, v.slice()])), ...(s.allocator.rankPattern ? { rankPattern: s.allocator.rankPattern } : {}) });
+      this.allocator = allocator;
+    }
+    await this.dev.flush();
+  }
+
+  rankPattern(): Record<string, boolean[]> | undefined {
+    return this.allocator?.rankPattern;
+  }
+
+  /** PEFT's update_and_allocate on the CPU, as the reference executor runs it. */
+  private async allocate(a: AdaloraAllocation): Promise<void> {
+    const s = this.program.step!;
+    const names = a.matrices.flatMap((m) => [m.A, m.E, m.B]);
+    const vals = await this.read(names);
+    const grads = Object.keys(s.clipped).length ? await this.clippedGrads() : await this.grads();
+    const gradOf = (p: string): Float32Array => grads.get(p) ?? new Float32Array(vals.get(p)!.length);
+    const mats: AdaloraMatrix[] = a.matrices.map((m) => {
+      const A = vals.get(m.A)!;
+      const B = vals.get(m.B)!;
+      const E = vals.get(m.E)!;
+      const r = E.length;
+      return { name: m.name, r, inF: A.length / r, outF: B.length / r, A, E, B, gradA: gradOf(m.A), gradE: gradOf(m.E), gradB: gradOf(m.B) };
+    });
+    this.allocator ??= new RankAllocator(a.config, mats);
+    this.allocator.updateAndAllocate(mats, this.step_);
+    for (const m of a.matrices) {
+      const loc = this.program.params.find((p) => p.name === m.E)!;
+      this.exec.write(loc, vals.get(m.E)!);
+    }
+  }
+
+  dispose(): void {
+    this.exec.destroy();
+    this.staging?.destroy();
+    this.losses?.buf.destroy();
+    this.losses?.read.destroy();
+  }
+}

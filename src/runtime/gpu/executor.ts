@@ -1,0 +1,104 @@
+/**
+ * A Program on a device: its buffers created once, its pipelines compiled once (Device.prepare
+ * caches them), one bind group per dispatch made once (buffers never move), and command lists
+ * recorded into a caller's encoder. Dispatches share one compute pass until a copy ends it.
+ */
+import type { Command, Program, Slice } from "../../codegen/wgsl/program/index.js";
+import type { Device } from "../device/index.js";
+
+export class ProgramExecutor {
+  readonly buffers: GPUBuffer[];
+  private readonly groups = new Map<Command, GPUBindGroup>();
+
+  private constructor(
+    readonly dev: Device,
+    readonly program: Program,
+  ) {
+    this.buffers = program.buffers.map((b) => dev.createBuffer(b.bytes, `${b.role}:${b.label}`));
+  }
+
+  /** Creates the buffers and compiles every kernel. */
+  static async create(dev: Device, program: Program): Promise<ProgramExecutor> {
+    const ex = new ProgramExecutor(dev, program);
+    await dev.prepare(...program.kernels);
+    return ex;
+  }
+
+  buffer(s: Slice): GPUBuffer {
+    return this.buffers[s.buffer]!;
+  }
+
+  /** Records `commands` into `enc`, in order. */
+  record(enc: GPUCommandEncoder, commands: readonly Command[], label: string): number {
+    let pass: GPUComputePassEncoder | undefined;
+    let dispatches = 0;
+    for (const c of commands) {
+      if (c.kind === "copy") {
+        pass?.end();
+        pass = undefined;
+        enc.copyBufferToBuffer(this.buffers[c.src.buffer]!, c.src.offset, this.buffers[c.dst.buffer]!, c.dst.offset, c.src.bytes);
+        continue;
+      }
+      const spec = this.program.kernels[c.kernel]!;
+      const { pipeline, layout } = this.dev.pipelineFor(spec);
+      let group = this.groups.get(c);
+      if (!group) {
+        group = this.dev.gpu.createBindGroup({
+          label: c.label,
+          layout,
+          entries: spec.bindings.map((b) => {
+            const s = c.bindings[b.name]!;
+            return { binding: b.binding, resource: { buffer: this.buffers[s.buffer]!, offset: s.offset, size: s.bytes } };
+          }),
+        });
+        this.groups.set(c, group);
+      }
+      pass ??= enc.beginComputePass({ label });
+      pass.setPipeline(pipeline);
+      pass.setBindGroup(0, group);
+      pass.dispatchWorkgroups(...c.workgroups);
+      dispatches++;
+    }
+    pass?.end();
+    return dispatches;
+  }
+
+  write(s: Slice, data: ArrayBufferView, offsetBytes = 0): void {
+    this.dev.upload(this.buffers[s.buffer]!, data, s.offset + offsetBytes);
+  }
+
+  async read(s: Slice): Promise<ArrayBuffer> {
+    return this.dev.read(this.buffers[s.buffer]!, s.bytes, s.offset);
+  }
+
+  /** Reads several slices with one staging buffer and one map. */
+  async readMany(slices: readonly Slice[]): Promise<ArrayBuffer[]> {
+    const total = slices.reduce((a, s) => a + s.bytes, 0);
+    if (total === 0) return slices.map(() => new ArrayBuffer(0));
+    const staging = this.dev.gpu.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "readback" });
+    const enc = this.dev.gpu.createCommandEncoder({ label: "readback" });
+    let at = 0;
+    for (const s of slices) {
+      enc.copyBufferToBuffer(this.buffers[s.buffer]!, s.offset, staging, at, s.bytes);
+      at += s.bytes;
+    }
+    this.dev.gpu.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const all = staging.getMappedRange();
+    at = 0;
+    const out = slices.map((s) => {
+      const b = all.slice(at, at + s.bytes);
+      at += s.bytes;
+      return b;
+    });
+    staging.unmap();
+    staging.destroy();
+    this.dev.checkErrors();
+    return out;
+  }
+
+  destroy(): void {
+    for (const b of this.buffers) b.destroy();
+    this.groups.clear();
+  }
+}
