@@ -16,8 +16,11 @@ export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
 export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTuning = DEFAULT_REGISTER_TUNING): KernelSpec {
   checkProblem(p);
   const { M, N, K } = p;
-  const { tm, tn, wg } = t;
-  if (tn % 4 !== 0 || tm < 1 || wg < 1) throw new Error(`register matmul: bad tuning ${JSON.stringify(t)}`);
+  const { tm, tn } = t;
+  if (tn % 4 !== 0 || tm < 1 || t.wg < 1) throw new Error(`register matmul: bad tuning ${JSON.stringify(t)}`);
+  // Narrow outputs (small models: N = 64) would leave most of a wide workgroup idle: use only as
+  // many threads along N as there are column blocks, rounded up to a SIMD-friendly multiple of 8.
+  const wg = Math.min(t.wg, Math.max(8, Math.ceil(Math.ceil(N / tn) / 8) * 8));
   if (wg > caps.maxInvocationsPerWorkgroup || wg > caps.maxWorkgroupSizeX) throw new Error(`register matmul: workgroup ${wg} exceeds the device`);
   const names = operandNames(p);
   const A = names.a;

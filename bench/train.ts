@@ -1,0 +1,120 @@
+// Training-step benchmarks for `npm run bench`: ms per step and tokens/s of a LoRA step on the
+// stories260K shape (batch 8 x 128 tokens) and on a GPT-2-small-shaped model, fused against
+// unfused codegen, dispatches per step and peak device memory, and the same stories step on the
+// CPU reference. Models and data are synthetic (seeded) so the bench needs no files.
+
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { builtinConfig } from "../src/models/builtin.js";
+import { Prng } from "../src/models/prng.js";
+import { compileSpec } from "../src/passes/compile.js";
+import { dispatchesPerStep } from "../src/codegen/wgsl/program/index.js";
+import { openGpuBackend } from "../src/runtime/gpu/index.js";
+import { writeSafetensors, type TensorToWrite } from "../src/runtime/io/index.js";
+import { median, type Device } from "../src/runtime/device/index.js";
+import { ReferenceBackend } from "../src/runtime/train/reference-backend.js";
+import { epochGroups } from "../src/runtime/train/loop.js";
+import { prepareSession, type Session } from "../src/runtime/train/session.js";
+import { profileFromConfig } from "../src/models/profile.js";
+
+interface TrainCase {
+  name: string;
+  config: Record<string, unknown>;
+  method: string;
+  batch: number;
+  seq: number;
+  steps: number;
+  reference: boolean;
+}
+
+const STORIES = {
+  model_type: "llama", hidden_size: 64, intermediate_size: 172, num_hidden_layers: 5, num_attention_heads: 8,
+  num_key_value_heads: 4, head_dim: 8, vocab_size: 512, max_position_embeddings: 512, rms_norm_eps: 1e-5,
+  rope_theta: 10000, hidden_act: "silu", tie_word_embeddings: true, bos_token_id: 1, eos_token_id: 2,
+};
+
+export const TRAIN_CASES: TrainCase[] = [
+  { name: "stories260K LoRA r=8 q,v (8 x 128)", config: STORIES, method: "lora r=8 alpha=16 on q_proj, v_proj;", batch: 8, seq: 128, steps: 3, reference: true },
+  { name: "GPT-2-small LoRA r=8 c_attn (1 x 128)", config: builtinConfig("gpt2")!, method: "lora r=8 alpha=16 on c_attn;", batch: 1, seq: 128, steps: 2, reference: false },
+];
+
+/** A checkpoint folder with seeded N(0, 0.02) weights (f16 on disk), norms at 1. */
+async function syntheticModel(dir: string, config: Record<string, unknown>): Promise<void> {
+  const profile = profileFromConfig(config, dir);
+  if (typeof profile === "string") throw new Error(profile);
+  const rng = new Prng(7);
+  const tensors: TensorToWrite[] = [];
+  for (const m of profile.modules) {
+    for (const p of m.params) {
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      const data = new Float32Array(n);
+      const norm = m.kind === "rmsnorm" || m.kind === "layernorm";
+      if (norm && p.name.endsWith(".weight")) data.fill(1);
+      else if (!p.name.endsWith(".bias")) for (let i = 0; i < n; i++) data[i] = rng.normal(0, 0.02);
+      tensors.push({ name: p.name, dtype: "F16", shape: p.shape, data });
+    }
+  }
+  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
+  await writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
+}
+
+async function session(c: TrainCase, dir: string): Promise<Session> {
+  const vocab = Number(c.config.vocab_size);
+  const rng = new Prng(11);
+  const rows = Array.from({ length: c.batch * (c.steps + 1) }, () => ({ input_ids: Array.from({ length: c.seq }, () => 3 + Math.floor(rng.uniform() * (vocab - 3))) }));
+  writeFileSync(join(dir, "data.jsonl"), rows.map((r) => JSON.stringify(r)).join("\n"));
+  const spec = `model "${dir}";\ndata train "data.jsonl" { shuffle = false; }\n${c.method}\ntrain { steps = ${c.steps}; batch = ${c.batch}; lr = 1e-3; }\n`;
+  writeFileSync(join(dir, "bench.peft"), spec);
+  return prepareSession(new TextEncoder().encode(spec), join(dir, "bench.peft"));
+}
+
+export interface TrainResult {
+  msPerStep: number;
+  tokensPerSecond: number;
+  dispatches: number;
+  peakBytes: number;
+}
+
+async function timeSteps(step: (g: number) => Promise<unknown>, n: number): Promise<number[]> {
+  await step(0); // pipelines, caches
+  const ms: number[] = [];
+  for (let i = 1; i <= n; i++) {
+    const t0 = performance.now();
+    await step(i);
+    ms.push(performance.now() - t0);
+  }
+  return ms;
+}
+
+export async function benchTraining(dev: Device, log: (s: string) => void): Promise<void> {
+  log("\ntraining steps (LoRA, AdamW, clip 1.0; ms per optimizer step, median)");
+  for (const c of TRAIN_CASES) {
+    const dir = mkdtempSync(join(tmpdir(), "pefc-bench-"));
+    try {
+      await syntheticModel(dir, c.config);
+      const s = await session(c, dir);
+      const groups = epochGroups(s.train, s, 0, 0);
+      const tokens = c.batch * c.seq;
+      const row = async (label: string, fuse: boolean) => {
+        const graph = fuse ? s.trainGraph : compileSpec(s.spec, { baseDir: dir, fuse: false }).graph!;
+        const b = await openGpuBackend({ ...s, trainGraph: graph }, dev);
+        const ms = median(await timeSteps((g) => b.step(groups[g % groups.length]!, 1e-3), c.steps));
+        const d = dispatchesPerStep(b.program, 1);
+        log(`  ${c.name.padEnd(38)} ${label.padEnd(8)} ${ms.toFixed(1).padStart(8)} ms  ${((tokens * 1000) / ms).toFixed(0).padStart(6)} tok/s  ${String(d).padStart(4)} dispatches  peak ${(b.program.memory.peakBytes / 2 ** 20).toFixed(1)} MiB`);
+        b.dispose();
+        return ms;
+      };
+      const fused = await row("fused", true);
+      const unfused = await row("unfused", false);
+      log(`  ${"".padEnd(38)} fused is ${(unfused / fused).toFixed(2)}x the speed of unfused`);
+      if (c.reference) {
+        const ref = new ReferenceBackend(s.trainGraph, s.evalGraph, s.params, 0);
+        const ms = median(await timeSteps((g) => ref.step(groups[g % groups.length]!, 1e-3), 1));
+        log(`  ${c.name.padEnd(38)} ${"reference".padEnd(8)} ${ms.toFixed(1).padStart(8)} ms  ${((tokens * 1000) / ms).toFixed(0).padStart(6)} tok/s  (CPU reference executor)`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
