@@ -17,16 +17,16 @@ import type { Session } from "../runtime/train/session.js";
 import { UserError } from "../runtime/io/errors.js";
 import { readInput } from "./io.js";
 
-const DEVICES = ["reference", "gpu"];
+const DEVICES = ["gpu", "reference"];
 
 export const run: Command = {
   summary: "fine-tune as a .peft file says",
-  usage: `pefc run FILE [--device reference|gpu] [--json]
+  usage: `pefc run FILE [--device gpu|reference] [--json] [--resume CHECKPOINT_DIR]
 
 Checks and compiles FILE, loads the model, the data and any adapter to start from, then trains,
 logging loss, learning rate and tokens/s, evaluating and saving adapters in PEFT's layout as the
-file says. --device reference runs every step on the CPU reference executor (slow, exact);
---device gpu runs it on the WebGPU device.`,
+file says. By default every step runs on the WebGPU device (a GPU, or Mesa's llvmpipe on the CPU);
+--device reference runs it on the CPU reference executor instead (slow, exact).`,
   options: {
     device: { type: "string", description: `where to compute: ${DEVICES.join(", ")}` },
     json: { type: "boolean", description: "one JSON object per logged step, eval and save" },
@@ -37,7 +37,7 @@ file says. --device reference runs every step on the CPU reference executor (slo
       io.err("pefc run: give exactly one FILE");
       return 1;
     }
-    const device = (values.device as string | undefined) ?? "reference";
+    const device = (values.device as string | undefined) ?? "gpu";
     if (!DEVICES.includes(device)) {
       io.err(`pefc run: --device takes ${DEVICES.join(" or ")}, not '${device}'`);
       return 1;

@@ -27,7 +27,7 @@ async function train(name: string, method: string, lr = 0.05): Promise<string> {
     join(dir, `${name}.peft`),
     `model "${stories}";\ndata train "${data}" { prompt = instruction; response = output; max_length = 48; }\n${method}\ntrain { steps = 3; batch = 2; lr = ${lr}; }\nsave to "${name}";\n`,
   );
-  const r = await pefc("run", join(dir, `${name}.peft`));
+  const r = await pefc("run", "--device", "reference", join(dir, `${name}.peft`));
   expect(r.err).toBe("");
   return join(dir, name);
 }
@@ -76,8 +76,7 @@ describe("pefc export adapter", () => {
 
 describe("pefc chat", () => {
   it("answers each line through the template, keeping history", () => {
-    const tsx = resolve("node_modules/.bin/tsx");
-    const r = spawnSync(tsx, [resolve("src/cli/main-bin.ts"), "chat", "--model", stories, "--template", "plain", "--max-new-tokens", "6"], {
+    const r = spawnSync(process.execPath, ["--import", "tsx", resolve("src/cli/main-bin.ts"), "chat", "--device", "reference", "--model", stories, "--template", "plain", "--max-new-tokens", "6"], {
       input: "Once upon a time\nThe cat\nexit\n",
       encoding: "utf8",
     });

@@ -35,7 +35,7 @@ describe("pefc run --device reference", () => {
       // Same file name in two folders: the saved metadata names the spec file.
       mkdirSync(join(dir, name));
       writeFileSync(join(dir, name, "run.peft"), spec(join(dir, name)));
-      const r = await pefc("run", "--json", join(dir, name, "run.peft"));
+      const r = await pefc("run", "--device", "reference", "--json", join(dir, name, "run.peft"));
       expect(r.err).toBe("");
       expect(r.code).toBe(0);
       const events = r.out.trim().split("\n").map((l) => JSON.parse(l) as { event: string; loss?: number; step?: number; dir?: string });
@@ -61,18 +61,18 @@ describe("pefc run --device reference", () => {
 
   it("init from a saved adapter continues from its values", async () => {
     writeFileSync(join(dir, "c.peft"), spec("c", `\ninit from "${join(dir, "a", "checkpoint-4")}";`).replace("steps = 4", "steps = 1"));
-    const r = await pefc("run", "--json", join(dir, "c.peft"));
+    const r = await pefc("run", "--device", "reference", "--json", join(dir, "c.peft"));
     expect(r.code).toBe(0);
     const first = JSON.parse(r.out.trim().split("\n").find((l) => l.includes('"step"'))!) as { loss: number };
     writeFileSync(join(dir, "d.peft"), spec("d").replace("steps = 4", "steps = 1"));
-    const fresh = JSON.parse((await pefc("run", "--json", join(dir, "d.peft"))).out.trim().split("\n").find((l) => l.includes('"step"'))!) as { loss: number };
+    const fresh = JSON.parse((await pefc("run", "--device", "reference", "--json", join(dir, "d.peft"))).out.trim().split("\n").find((l) => l.includes('"step"'))!) as { loss: number };
     expect(first.loss).not.toBe(fresh.loss);
   });
 
   it("a bad data record stops the run with file:line, before any step", async () => {
     writeFileSync(join(dir, "bad.jsonl"), '{"q": "a", "a": "b"}\n{"q": "c"\n');
     writeFileSync(join(dir, "bad.peft"), `model "builtin:tiny-llama";\ndata train "bad.jsonl" { prompt = q; response = a; }\nlora;\ntrain { steps = 1; }\n`);
-    const r = await pefc("run", join(dir, "bad.peft"));
+    const r = await pefc("run", "--device", "reference", join(dir, "bad.peft"));
     expect(r.code).toBe(1);
     expect(r.err).toMatch(/bad\.jsonl:2/);
     expect(r.out).not.toContain("step 1");

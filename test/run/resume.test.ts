@@ -1,5 +1,6 @@
 /**
- * Checkpoints resume bit-identically: a run resumed from a mid-run checkpoint ends with the same
+ * (On the CPU reference, so runs start in milliseconds; test/gpu checks the GPU backend computes
+ * the same steps.) Checkpoints resume bit-identically: a run resumed from a mid-run checkpoint ends with the same
  * adapter bytes (and optimizer state, and AdaLoRA rank pattern) as the uninterrupted run. And a run
  * killed at random moments, saves included, always leaves loadable checkpoints behind.
  */
@@ -39,9 +40,9 @@ function setup(name: string, spec = SPEC): string {
 describe("resume", () => {
   it("a run resumed from checkpoint-2 ends bit-identical to the uninterrupted run", async () => {
     const full = setup("full");
-    expect((await pefc("run", full)).code).toBe(0);
+    expect((await pefc("run", "--device", "reference", full)).code).toBe(0);
     const resumed = setup("resumed");
-    const r = await pefc("run", resumed, "--resume", join(dir, "full", "out", "checkpoint-2"));
+    const r = await pefc("run", "--device", "reference", resumed, "--resume", join(dir, "full", "out", "checkpoint-2"));
     expect(r.err).toBe("");
     expect(r.code).toBe(0);
     expect(r.out).toContain("resuming at step 2 of 6");
@@ -59,19 +60,19 @@ describe("resume", () => {
 
   it("refuses a checkpoint of another spec with a clear message", async () => {
     const other = setup("other", SPEC.replace("steps = 6", "steps = 8"));
-    const r = await pefc("run", other, "--resume", join(dir, "full", "out", "checkpoint-2"));
+    const r = await pefc("run", "--device", "reference", other, "--resume", join(dir, "full", "out", "checkpoint-2"));
     expect(r.code).toBe(1);
     expect(r.err).toContain("the checkpoint is of a run of 6 steps; this spec now makes 8");
-    const none = await pefc("run", other, "--resume", join(dir, "nowhere"));
+    const none = await pefc("run", "--device", "reference", other, "--resume", join(dir, "nowhere"));
     expect(none.code).toBe(1);
     expect(none.err).toContain("trainer_state.json: not found");
   });
 
   it("killing the run at random moments, saves included, leaves only loadable checkpoints", async () => {
     const spec = setup("killed", SPEC.replace("steps = 6", "steps = 40").replace("save every 2 steps", "save every 1 step"));
-    const tsx = resolve("node_modules/.bin/tsx");
     for (let attempt = 0; attempt < 4; attempt++) {
-      const child = spawn(tsx, [resolve("src/cli/main-bin.ts"), "run", spec], { stdio: ["ignore", "pipe", "pipe"] });
+      // One process (node with tsx's loader), so SIGKILL stops the very process that writes.
+      const child = spawn(process.execPath, ["--import", "tsx", resolve("src/cli/main-bin.ts"), "run", "--device", "reference", spec], { stdio: ["ignore", "pipe", "pipe"] });
       let saves = 0;
       await new Promise<void>((done) => {
         child.stdout.on("data", (d: Buffer) => {
