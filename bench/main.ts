@@ -1,6 +1,8 @@
 // `npm run bench`: achieved GFLOP/s of each matmul variant on this device, median of warm runs,
 // each run one submit of many dispatches (GPU time from timestamps when the adapter has them).
-// `npm run bench -- --sweep` also tries register-block shapes; `--quick` runs fewer shapes.
+// `npm run bench -- --sweep` also tries register-block shapes; `--quick` runs fewer shapes;
+// `--kernels` then times whole op lowerings (attention, linear_fused; see kernels.ts), and
+// `--kernels-only` skips the matmul table.
 
 import {
   MATMUL_VARIANTS,
@@ -10,6 +12,9 @@ import {
   type MatmulVariant,
 } from "../src/codegen/wgsl/index.js";
 import { chooseMatmulVariant, median, openDevice, type Device } from "../src/runtime/device/index.js";
+import { aluCeiling } from "./alu.js";
+import { benchTraining } from "./train.js";
+import { benchKernels } from "./kernels.js";
 
 interface Case {
   name: string;
@@ -53,9 +58,12 @@ console.log(`device: ${a.description} (${a.vendor}/${a.architecture}${a.isCpu ? 
 console.log(`features: ${dev.info.features.join(", ")}`);
 const choice = await chooseMatmulVariant(dev);
 console.log(`chosen matmul variant: ${choice.variant} (${choice.source}; ${Object.entries(choice.gflops).map(([k, g]) => `${k} ${g.toFixed(2)}`).join(", ")} GFLOP/s at ${choice.shape})`);
-console.log("");
+const cases = args.has("--kernels-only") ? [] : args.has("--quick") ? CASES.slice(0, 2) : CASES;
+if (cases.length) {
+  console.log("");
+  console.log(`ALU ceiling (independent FMAs in registers): ${(await aluCeiling(dev)).toFixed(2)} GFLOP/s`);
 console.log("GFLOP/s, median of", RUNS, "warm runs");
-const cases = args.has("--quick") ? CASES.slice(0, 2) : CASES;
+}
 for (const c of cases) {
   const row: string[] = [];
   let method = "";
@@ -82,4 +90,6 @@ if (args.has("--sweep")) {
       console.log(`  ${bLayout} ${tm}x${tn} wg${wg}: ${r.g.toFixed(2)}`);
     }
 }
+if (args.has("--kernels") || args.has("--kernels-only")) await benchKernels(dev, choice.variant, args.has("--quick"));
+if (!args.has("--kernels-only") && !args.has("--matmul-only")) await benchTraining(dev, (l) => console.log(l));
 dev.destroy();

@@ -5,20 +5,25 @@
 import { createInterface } from "node:readline";
 import { templateByName } from "../models/templates.js";
 import { parseTemplate, renderExchange } from "../runtime/data/index.js";
-import { ReferenceDecoder } from "../runtime/generate/decoder.js";
 import { generate } from "../runtime/generate/generate.js";
 import { loadForGeneration } from "../runtime/generate/load.js";
+import { isGenerateDevice, openDecoder } from "../runtime/generate/open-decoder.js";
 import type { Command } from "./commands.js";
 import { userErrors } from "./errors.js";
+
+/** Tokens a chat's KV cache holds on the GPU. */
+const CHAT_CONTEXT = 4096;
 
 export const chat: Command = {
   summary: "chat with a model and an optional adapter",
   usage: `pefc chat --model DIR|builtin:NAME [--adapter DIR] [--template NAME|TEXT] [--max-new-tokens N]
-          [--temperature T] [--top-p P] [--seed S]
+          [--temperature T] [--top-p P] [--seed S] [--device gpu|reference]
 
 Reads questions line by line from standard input and answers each, keeping earlier rounds as history
 in the model's chat template (ChatGLM2: "[Round n]\\n\\n问：...\\n\\n答："). An empty line or
-"clear" starts a new conversation; end of input or "exit" quits.`,
+"clear" starts a new conversation; end of input or "exit" quits. On --device gpu (the default) the
+KV cache holds up to ${CHAT_CONTEXT} tokens (fewer if the model has fewer positions) and keeps the
+history's keys and values from turn to turn; a longer conversation must be cleared.`,
   options: {
     model: { type: "string", description: "a checkpoint folder or builtin:NAME" },
     adapter: { type: "string", description: "an adapter folder" },
@@ -27,6 +32,7 @@ in the model's chat template (ChatGLM2: "[Round n]\\n\\n问：...\\n\\n答：").
     temperature: { type: "string", description: "0 = greedy (default 0)" },
     "top-p": { type: "string", description: "nucleus mass (default 1)" },
     seed: { type: "string", description: "sampling seed (default 0)" },
+    device: { type: "string", description: "where to compute: gpu (default) or reference" },
   },
   async run(args, v, io) {
     if (args.length || typeof v.model !== "string") {
@@ -42,6 +48,11 @@ in the model's chat template (ChatGLM2: "[Round n]\\n\\n问：...\\n\\n答：").
       io.err("pefc chat: --max-new-tokens must be a whole number >= 1, --temperature >= 0, --top-p in (0, 1], --seed a whole number");
       return 1;
     }
+    const device = (v.device as string | undefined) ?? "gpu";
+    if (!isGenerateDevice(device)) {
+      io.err(`pefc chat: --device takes gpu or reference, not '${device}'`);
+      return 1;
+    }
     return userErrors(io, "chat", async () => {
       const m = await loadForGeneration(model, v.adapter as string | undefined);
       const named = typeof v.template === "string" ? templateByName(v.template) : undefined;
@@ -51,7 +62,7 @@ in the model's chat template (ChatGLM2: "[Round n]\\n\\n问：...\\n\\n答：").
         return 1;
       }
       const template = parseTemplate(text);
-      const decoder = new ReferenceDecoder(m.graph, m.params);
+      const decoder = await openDecoder(m, device, CHAT_CONTEXT);
       const history: { prompt: string; response: string }[] = [];
       const rl = createInterface({ input: process.stdin, terminal: false });
       if (process.stdin.isTTY) io.err("pefc chat: type a question; empty line = new conversation; exit = quit");

@@ -1,7 +1,7 @@
 /** `pefc generate`: text from a model, with or without an adapter. */
-import { ReferenceDecoder } from "../runtime/generate/decoder.js";
 import { generate as run } from "../runtime/generate/generate.js";
 import { loadForGeneration } from "../runtime/generate/load.js";
+import { isGenerateDevice, openDecoder } from "../runtime/generate/open-decoder.js";
 import type { Command } from "./commands.js";
 import { userErrors } from "./errors.js";
 
@@ -14,10 +14,12 @@ function number(v: unknown, name: string, dflt: number, check: (n: number) => bo
 export const generateCommand: Command = {
   summary: "generate text from a model and an optional adapter",
   usage: `pefc generate --model DIR|builtin:NAME [--adapter DIR] --prompt TEXT [--max-new-tokens N]
-              [--temperature T] [--top-p P] [--seed S] [--device reference]
+              [--temperature T] [--top-p P] [--seed S] [--device gpu|reference]
 
 Continues the prompt token by token. --temperature 0 (the default) picks the most likely token;
-otherwise tokens are sampled from the softmax at that temperature, cut to top-p.`,
+otherwise tokens are sampled from the softmax at that temperature, cut to top-p. --device gpu
+(the default) decodes on the WebGPU device with a KV cache sized for the prompt and the new
+tokens (at most the model's positions); reference recomputes the whole sequence on the CPU.`,
   options: {
     model: { type: "string", description: "a Hugging Face checkpoint folder or builtin:NAME" },
     adapter: { type: "string", description: "an adapter folder (PEFT layout, or pefc's)" },
@@ -26,7 +28,7 @@ otherwise tokens are sampled from the softmax at that temperature, cut to top-p.
     temperature: { type: "string", description: "sampling temperature; 0 = greedy (default 0)" },
     "top-p": { type: "string", description: "nucleus sampling mass (default 1)" },
     seed: { type: "string", description: "sampling seed (default 0)" },
-    device: { type: "string", description: "where to compute: reference" },
+    device: { type: "string", description: "where to compute: gpu (default) or reference" },
   },
   async run(args, v, io) {
     if (args.length > 0) {
@@ -39,9 +41,9 @@ otherwise tokens are sampled from the softmax at that temperature, cut to top-p.
     }
     const model = v.model;
     const prompt = v.prompt;
-    const device = (v.device as string | undefined) ?? "reference";
-    if (device !== "reference") {
-      io.err(`pefc generate: --device takes reference, not '${device}'`);
+    const device = (v.device as string | undefined) ?? "gpu";
+    if (!isGenerateDevice(device)) {
+      io.err(`pefc generate: --device takes gpu or reference, not '${device}'`);
       return 1;
     }
     const opts = {
@@ -58,10 +60,14 @@ otherwise tokens are sampled from the softmax at that temperature, cut to top-p.
     }
     return userErrors(io, "generate", async () => {
       const m = await loadForGeneration(model, v.adapter as string | undefined);
-      const decoder = new ReferenceDecoder(m.graph, m.params);
-      const r = await run(decoder, m.tokenizer, prompt, { ...(opts as { maxNewTokens: number; temperature: number; topP: number; seed: number }) });
-      io.out(prompt + r.text);
-      decoder.dispose();
+      const o = opts as { maxNewTokens: number; temperature: number; topP: number; seed: number };
+      const decoder = await openDecoder(m, device, m.tokenizer.encode(prompt).length + o.maxNewTokens);
+      try {
+        const r = await run(decoder, m.tokenizer, prompt, o);
+        io.out(prompt + r.text);
+      } finally {
+        decoder.dispose();
+      }
       return 0;
     });
   },

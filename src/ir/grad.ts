@@ -8,6 +8,7 @@
 import type { GraphBuilder } from "./builder.js";
 import type { Op } from "./graph.js";
 import { dimAdd, shapeEq, type Dim, type TensorType } from "./shape.js";
+import { DECODE_OPS } from "./ops-decode.js";
 
 export interface GradContext {
   b: GraphBuilder;
@@ -188,5 +189,5 @@ export const GRAD_RULES: Readonly<Record<string, GradRule>> = {
   },
 };
 
-/** Ops with no inputs to differentiate. */
-export const NO_GRAD_OPS: ReadonlySet<string> = new Set(["full"]);
+/** Ops with no inputs to differentiate, and the decode-step ops, which only inference graphs hold. */
+export const NO_GRAD_OPS: ReadonlySet<string> = new Set(["full", ...Object.keys(DECODE_OPS)]);

@@ -10,6 +10,7 @@ import { BACKWARD_OPS } from "./ops-backward.js";
 import { OPTIMIZER_OPS } from "./ops-optim.js";
 import { PEFT_OPS } from "./ops-peft.js";
 import { FUSED_OPS } from "./ops-fused.js";
+import { DECODE_OPS } from "./ops-decode.js";
 import {
   broadcastShapes,
   dimAdd,
@@ -312,7 +313,7 @@ const FORWARD_OPS: Readonly<Record<string, OpDef>> = {
  * The whole table. Backward ops (autodiff) and optimizer ops live in their own files so each family
  * reads as one list; a name may appear once across them.
  */
-export const OPS: Readonly<Record<string, OpDef>> = mergeTables(FORWARD_OPS, PEFT_OPS, BACKWARD_OPS, OPTIMIZER_OPS, FUSED_OPS);
+export const OPS: Readonly<Record<string, OpDef>> = mergeTables(FORWARD_OPS, PEFT_OPS, BACKWARD_OPS, OPTIMIZER_OPS, FUSED_OPS, DECODE_OPS);
 
 function mergeTables(...tables: Readonly<Record<string, OpDef>>[]): Readonly<Record<string, OpDef>> {
   const all: Record<string, OpDef> = {};

@@ -1,13 +1,13 @@
 // Attention on the GPU against the reference executor's kernels (exec/forward.ts, exec/backward.ts,
 // computed in float64 from the same f32 inputs): the fused forward, and the backward's dq, dk, dv,
 // dprefix_k, dprefix_v, through the lowerings the executor will call. Odd sizes, grouped and
-// multi-query heads, batched and shared prefixes, causal and not, rows that see no key, and a
-// size that spans several key blocks and query tiles.
+// multi-query heads, batched and shared prefixes, causal and not, rows that see no key, a size
+// that spans several key blocks and query tiles, and the small models' head shapes.
 
 import { beforeAll, describe, expect, it } from "vitest";
 import { BASELINE_CAPS } from "../../src/codegen/wgsl/caps.js";
 import { lowering, type Lowered, type TensorArg } from "../../src/codegen/wgsl/lower/index.js";
-import { queryRowGeometry } from "../../src/codegen/wgsl/kernels/attention/index.js";
+import { attentionBackwardKernels, keyRowGeometry, queryRowGeometry } from "../../src/codegen/wgsl/kernels/attention/index.js";
 import type { Op } from "../../src/ir/index.js";
 import type { Device } from "../../src/runtime/device/index.js";
 import { FORWARD_KERNELS } from "../../src/runtime/reference/exec/forward.js";
@@ -57,6 +57,10 @@ const CASES: Case[] = [
   { B: 2, T: 7, S: 5, Hq: 4, Hkv: 1, hd: 8, P: 0, prefixBatched: false, causal: true, scale: 0.5 },
   // Several key blocks, query tiles and key tiles.
   { B: 1, T: 70, S: 70, Hq: 4, Hkv: 2, hd: 8, P: 3, prefixBatched: true, causal: true, scale: 1 / Math.sqrt(8) },
+  // The small models' shapes at small sizes: stories260K (Hq 8, Hkv 4, hd 8) and the built-in tiny
+  // ChatGLM2 (Hq 4, Hkv 2, hd 16), causal, without a prefix (the one-pass statistics + dq kernel).
+  { B: 3, T: 11, S: 11, Hq: 8, Hkv: 4, hd: 8, P: 0, prefixBatched: false, causal: true, scale: 1 / Math.sqrt(8) },
+  { B: 1, T: 37, S: 37, Hq: 4, Hkv: 2, hd: 16, P: 0, prefixBatched: false, causal: true, scale: 0.25 },
 ];
 
 const FWD_TOL = { atol: 2e-5, rtol: 1e-4 };
@@ -120,7 +124,7 @@ describe.each(CASES.map((c) => [label(c), c] as const))("attention %s", (_, c) =
       outputs: outShapes.map(f32Arg),
       attrs: { causal: c.causal, scale: c.scale },
     });
-    expect(lowered.kernels).toHaveLength(c.P ? 4 : 3);
+    expect(lowered.kernels).toHaveLength(c.P ? 4 : 2);
     const got = await runLowered(lowered, inputs, outShapes.map(n));
     const refInputs = [...refIns, tensor(outF32, qShape), tensor(dout, qShape), ...prefixIns];
     const want = BACKWARD_KERNELS["attention_backward"]!(refInputs, { causal: c.causal, scale: c.scale }, outShapes, { f64: true, seed: 0, step: 0 });
@@ -130,10 +134,22 @@ describe.each(CASES.map((c) => [label(c), c] as const))("attention %s", (_, c) =
 });
 
 describe("attention launch geometry", () => {
-  it("stages K/V blocks within the tile budget and keeps G heads of a kv head in one workgroup", () => {
-    const g = queryRowGeometry({ B: 2, T: 1000, S: 1000, Hq: 32, Hkv: 8, hd: 128, P: 0, prefixBatched: false, causal: true, scale: 1 }, BASELINE_CAPS);
-    expect(g.TQ * 4).toBe(g.threads);
-    expect(2 * 4 * g.BK * 128).toBeLessThanOrEqual(8192);
+  it("covers every query row and key once, within the device's workgroup and binding limits", () => {
+    const s = { B: 2, T: 1000, S: 1000, Hq: 32, Hkv: 8, hd: 128, P: 0, prefixBatched: false, causal: true, scale: 1 };
+    const g = queryRowGeometry(s, BASELINE_CAPS);
+    // The G = 4 heads of a kv head share a workgroup; RQ rows per invocation cover its TQ·G rows.
+    expect(g.threads * g.RQ).toBeGreaterThanOrEqual(g.TQ * 4);
+    expect((g.threads - 1) * g.RQ).toBeLessThan(g.TQ * 4);
+    expect(g.threads).toBeLessThanOrEqual(BASELINE_CAPS.maxInvocationsPerWorkgroup);
     expect(g.groups).toBe(2 * 8 * Math.ceil(1000 / g.TQ));
+    const k = keyRowGeometry(s, "seq", BASELINE_CAPS);
+    expect(k.KT).toBe(k.threads * k.KR);
+    expect(k.groups).toBe(2 * 8 * Math.ceil(1000 / k.KT));
+    // A shared prefix has one owner for all batch rows.
+    expect(keyRowGeometry({ ...s, P: 5 }, "prefix", BASELINE_CAPS).groups).toBe(8);
+    for (const P of [0, 3]) {
+      const { kernels } = attentionBackwardKernels({ ...s, P }, BASELINE_CAPS);
+      for (const kern of kernels) expect(kern.bindings.length).toBeLessThanOrEqual(8);
+    }
   });
 });

@@ -18,12 +18,13 @@ import { BACKWARD_KERNELS } from './exec/backward.js';
 import { FORWARD_KERNELS, type Kernel, type KernelCtx } from './exec/forward.js';
 import { OPTIMIZER_KERNELS } from './exec/optim.js';
 import { FUSED_KERNELS } from './exec/fused.js';
+import { DECODE_KERNELS } from './exec/decode.js';
 import { evalDim, numelOf, type Bindings, type Data, type Tensor } from './exec/tensor.js';
 
 export type { Tensor, Data, Bindings } from './exec/tensor.js';
 
-/** Op kind → kernel; the union of the three tables. */
-export const KERNELS: Readonly<Record<string, Kernel>> = { ...FORWARD_KERNELS, ...BACKWARD_KERNELS, ...OPTIMIZER_KERNELS, ...FUSED_KERNELS };
+/** Op kind → kernel; the union of the tables. */
+export const KERNELS: Readonly<Record<string, Kernel>> = { ...FORWARD_KERNELS, ...BACKWARD_KERNELS, ...OPTIMIZER_KERNELS, ...FUSED_KERNELS, ...DECODE_KERNELS };
 
 export type Precision = 'f32' | 'f64';
 

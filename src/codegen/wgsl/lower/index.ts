@@ -9,6 +9,7 @@ import "./reduce.js";
 import "./attention.js";
 import "./optim.js";
 import "./linear.js";
+import "./decode.js";
 
 export { lowering, loweredOps, registerLowerings } from "./registry.js";
 export * from "./types.js";

@@ -4,9 +4,9 @@
  * (torch [N,K] weights, or GPT-2 Conv1D [K,N] when `transposed`) and the contract's binding names
  * (`in<i>`, `out0`). A weight the program stores as f16 (frozen, precision f16) is read as f16.
  */
-import { matmulKernel, type Epilogue } from "../matmul/index.js";
+import { matmulKernel, type Epilogue, type EpilogueBinding } from "../matmul/index.js";
+import { f32 } from "../render.js";
 import { lowering, registerLowerings } from "./registry.js";
-import type { KernelSpec } from "../kernel.js";
 import { numel, type LowerContext, type Lowered } from "./types.js";
 
 function rowsOf(shape: readonly number[]): number {
@@ -90,9 +90,10 @@ function linearGradWeight(ctx: LowerContext): Lowered {
 
 /**
  * linear_fused (the fuse pass): in0 x, in1 W, then as the flags say bias, LoRA u and B, residual.
- * One matmul writes x·Wᵀ + bias; with LoRA a second adds lora_scale·u·Bᵀ into the output; the
- * residual rides in the epilogue of the last one. Same sums as the reference, grouped as
- * (x·Wᵀ + b) + (s·u·Bᵀ + r) when both extras are present.
+ * One matmul: the base x·Wᵀ (+ bias) accumulates over K, and its epilogue adds
+ * lora_scale·Σ_j u[m,j]·B[n,j] and the residual at each output element while it is stored, so the
+ * output is written once and nothing is read back. Same sums in the same order as the reference:
+ * ((x·Wᵀ + b) + s·(u·Bᵀ)) + r.
  */
 function linearFused(ctx: LowerContext): Lowered {
   const x = ctx.inputs[0]!;
@@ -107,37 +108,60 @@ function linearFused(ctx: LowerContext): Lowered {
   const scale = ctx.attrs["lora_scale"];
   const lora = typeof scale === "number" ? { u: slot++, b: slot++, scale } : undefined;
   const residual = flag(ctx, "residual") ? slot++ : undefined;
-  const kernels: KernelSpec[] = [];
-  const tag = `${t ? "_t" : ""}${f16 ? "_f16" : ""}${bias !== undefined ? "_b" : ""}`;
-  kernels.push(
-    matmulKernel(
-      {
-        M, N, K, aLayout: "mk", bLayout: t ? "kn" : "nk", bF16: f16, bias: bias !== undefined,
-        names: { a: "in0", b: "in1", c: "out0", ...(bias !== undefined ? { bias: `in${bias}` } : {}) },
-        label: `linear_fused_${M}x${N}x${K}${tag}${residual !== undefined && !lora ? "_res" : ""}`,
-        ...(residual !== undefined && !lora ? { epilogue: residualEpilogue(residual) } : {}),
-      },
-      ctx.matmul,
-      ctx.caps,
-    ),
+  for (let i = 0; i < ctx.inputs.length; i++)
+    if (i !== 1 && ctx.inputs[i]!.dtype !== "f32") throw new Error(`linear_fused: input ${i} must be f32, got ${ctx.inputs[i]!.dtype}`);
+  const rank = lora ? ctx.inputs[lora.u]!.shape[ctx.inputs[lora.u]!.shape.length - 1]! : 0;
+  const epilogue = lora
+    ? loraEpilogue({ u: `in${lora.u}`, b: `in${lora.b}`, scale: lora.scale, rank }, residual !== undefined ? `in${residual}` : undefined)
+    : residual !== undefined
+      ? residualEpilogue(residual)
+      : undefined;
+  const tag = `${t ? "_t" : ""}${f16 ? "_f16" : ""}${bias !== undefined ? "_b" : ""}${lora ? `_r${rank}` : ""}${residual !== undefined ? "_res" : ""}`;
+  const k = matmulKernel(
+    {
+      M, N, K, aLayout: "mk", bLayout: t ? "kn" : "nk", bF16: f16, bias: bias !== undefined,
+      names: { a: "in0", b: "in1", c: "out0", ...(bias !== undefined ? { bias: `in${bias}` } : {}) },
+      label: `linear_fused_${M}x${N}x${K}${tag}`,
+      ...(epilogue ? { epilogue } : {}),
+    },
+    ctx.matmul,
+    ctx.caps,
   );
-  if (lora) {
-    const r = ctx.inputs[lora.u]!.shape;
-    const rank = r[r.length - 1]!;
-    kernels.push(
-      matmulKernel(
-        {
-          M, N, K: rank, aLayout: "mk", bLayout: "nk", alpha: lora.scale, accumulate: true,
-          names: { a: `in${lora.u}`, b: `in${lora.b}`, c: "out0" },
-          label: `linear_fused_lora_${M}x${N}x${rank}${residual !== undefined ? "_res" : ""}`,
-          ...(residual !== undefined ? { epilogue: residualEpilogue(residual) } : {}),
-        },
-        ctx.matmul,
-        ctx.caps,
-      ),
-    );
-  }
-  return { kernels };
+  if (lora) k.flops += 2 * M * N * rank;
+  return { kernels: [k] };
+}
+
+/**
+ * The epilogue adding s·u[m,:]·B[n,:] (u [M,r], B [N,r]) and then the residual, if given. Each
+ * thread first sums the rank-r products of its whole block (tm rows × tn columns) in one loop
+ * over j, loading each u and B value once, in the reference's order j = 0..r-1.
+ */
+function loraEpilogue(lora: { u: string; b: string; scale: number; rank: number }, residual: string | undefined): Epilogue {
+  const r = lora.rank;
+  if (!Number.isInteger(r) || r < 1) throw new Error(`linear_fused: bad LoRA rank ${r}`);
+  const bindings: EpilogueBinding[] = [
+    { name: lora.u, type: "array<f32>", access: "read", elem: "f32" },
+    { name: lora.b, type: "array<f32>", access: "read", elem: "f32" },
+  ];
+  if (residual !== undefined) bindings.push({ name: residual, type: "array<f32>", access: "read", elem: "f32" });
+  const prepare = (rows: string[], cols: string[]): string => {
+    const L: string[] = [];
+    rows.forEach((m, i) => L.push(`let lora_u${i} = min(${m}, M - 1u) * ${r}u;`));
+    cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r}u;`));
+    rows.forEach((_, i) => cols.forEach((_, c) => L.push(`var lora${i}_${c} = 0.0;`)));
+    L.push(`for (var j = 0u; j < ${r}u; j++) {`);
+    rows.forEach((_, i) => L.push(`  let lu${i} = ${lora.u}[lora_u${i} + j];`));
+    cols.forEach((_, c) => L.push(`  let lb${c} = ${lora.b}[lora_b${c} + j];`));
+    rows.forEach((_, i) => cols.forEach((_, c) => L.push(`  lora${i}_${c} += lu${i} * lb${c};`)));
+    L.push(`}`);
+    return L.join("\n");
+  };
+  const s = f32(lora.scale);
+  return {
+    bindings,
+    prepare,
+    apply: (v, m, n, at) => `${v} + ${s} * lora${at.row}_${at.col}${residual !== undefined ? ` + ${residual}[${m} * N + ${n}]` : ""}`,
+  };
 }
 
 registerLowerings({ linear, linear_grad_input: linearGradInput, linear_grad_weight: linearGradWeight });

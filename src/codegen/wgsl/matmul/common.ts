@@ -3,7 +3,7 @@
 
 import type { KernelBinding } from "../kernel.js";
 import { f32 } from "../render.js";
-import type { MatmulProblem } from "./problem.js";
+import type { BlockPos, MatmulProblem } from "./problem.js";
 
 export interface OperandNames {
   a: string;
@@ -34,27 +34,30 @@ export function matmulBindings(
 }
 
 /** The final value of element (m, n) from accumulator expression `acc`. */
-export function outputValue(p: MatmulProblem, acc: string, m: string, n: string): string {
+export function outputValue(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos): string {
   let v = acc;
   if (p.alpha !== undefined && p.alpha !== 1) v = `${f32(p.alpha)} * ${v}`;
   if (p.bias) v = `${v} + ${operandNames(p).bias}[${n}]`;
-  if (p.epilogue) v = p.epilogue.apply(`(${v})`, m, n);
+  if (p.epilogue) v = p.epilogue.apply(`(${v})`, m, n, at);
   return v;
 }
 
-/** Stores one scalar at C[m*N + n]; C is a scalar array. */
-export function storeScalar(p: MatmulProblem, acc: string, m: string, n: string): string {
+/** Stores one scalar at C[m*N + n], element `at` of the thread's block; C is a scalar array. */
+export function storeScalar(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos): string {
   const c = operandNames(p).c;
   const idx = `${m} * N + ${n}`;
-  const v = outputValue(p, acc, m, n);
+  const v = outputValue(p, acc, m, n, at);
   return p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`;
 }
 
-/** Stores four consecutive columns n..n+3 (n a multiple of 4, N % 4 == 0); C is a vec4 array. */
-export function storeVec4(p: MatmulProblem, acc: string, m: string, n: string): string[] {
+/**
+ * Stores four consecutive columns n..n+3 (n a multiple of 4, N % 4 == 0), the first of them element
+ * `at` of the thread's block; C is a vec4 array.
+ */
+export function storeVec4(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos): string[] {
   const c = operandNames(p).c;
   const idx = `(${m} * N + ${n}) / 4u`;
-  const parts = [0, 1, 2, 3].map((j) => outputValue(p, `${acc}[${j}]`, m, `(${n} + ${j}u)`));
+  const parts = [0, 1, 2, 3].map((j) => outputValue(p, `${acc}[${j}]`, m, `(${n} + ${j}u)`, { row: at.row, col: at.col + j }));
   const v = `vec4<f32>(${parts.join(", ")})`;
   return [p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`];
 }

@@ -12,12 +12,27 @@ export interface EpilogueBinding {
   elem: "f32" | "f16" | "u32";
 }
 
+/** Where an output element sits in the thread's block: its `row`-th row and `col`-th column. */
+export interface BlockPos {
+  row: number;
+  col: number;
+}
+
 /** A hook for fused kernels: extra bindings and an expression applied to every output element. */
 export interface Epilogue {
   bindings?: EpilogueBinding[];
   helpers?: string;
-  /** An f32 WGSL expression of `v` (accumulator after alpha and bias) at row `m`, column `n` (u32). */
-  apply: (v: string, m: string, n: string) => string;
+  /**
+   * Statements run once per thread before its stores, given the u32 expressions of the rows and
+   * columns the thread owns (possibly past M or N: clamp before loading). Lets an epilogue load
+   * what a whole row or column shares once instead of once per element.
+   */
+  prepare?: (rows: string[], cols: string[]) => string;
+  /**
+   * An f32 WGSL expression of `v` (accumulator after alpha and bias) at row `m`, column `n` (u32),
+   * which is element `at` of the thread's block (the indices into prepare's rows and cols).
+   */
+  apply: (v: string, m: string, n: string, at: BlockPos) => string;
 }
 
 export interface MatmulProblem {

@@ -122,16 +122,17 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     body.push(...step("kt", "", 1).map((l) => "  " + l));
     body.push("}");
   }
+  if (p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + ${r}u)`), C.map((c) => `(n0 + ${c}u)`)));
   // Stores: rows are uniform, so the row test costs nothing per lane.
   for (const r of R) {
     body.push(`if (m0 + ${r}u < M) {`, `  let m = m0 + ${r}u;`);
     for (const q of Q) {
       if (cVec) {
-        body.push(`  if (n0 + ${4 * q}u < N) {`, ...storeVec4(p, `acc${r}_${q}`, "m", `(n0 + ${4 * q}u)`).map((l) => "    " + l), "  }");
+        body.push(`  if (n0 + ${4 * q}u < N) {`, ...storeVec4(p, `acc${r}_${q}`, "m", `(n0 + ${4 * q}u)`, { row: r, col: 4 * q }).map((l) => "    " + l), "  }");
       } else {
         for (const j of I4) {
           const n = `(n0 + ${4 * q + j}u)`;
-          body.push(`  if (${n} < N) { ${storeScalar(p, `acc${r}_${q}[${j}]`, "m", n)} }`);
+          body.push(`  if (${n} < N) { ${storeScalar(p, `acc${r}_${q}[${j}]`, "m", n, { row: r, col: 4 * q + j })} }`);
         }
       }
     }

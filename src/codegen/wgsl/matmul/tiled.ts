@@ -67,11 +67,12 @@ export function tiledMatmul(p: MatmulProblem, caps: DeviceCaps, t: TiledTuning =
   body.push(`  }`);
   body.push(`  workgroupBarrier();`);
   body.push(`}`);
+  if (p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + lid.y + ${r * TY}u)`), C.map((c) => `(n0 + lid.x + ${c * TX}u)`)));
   for (const r of R) {
     body.push(`{`, `  let m = m0 + lid.y + ${r * TY}u;`);
     for (const c of C) {
       const n = `(n0 + lid.x + ${c * TX}u)`;
-      body.push(`  if (m < M && ${n} < N) { ${storeScalar(p, `acc${r}_${c}`, "m", n)} }`);
+      body.push(`  if (m < M && ${n} < N) { ${storeScalar(p, `acc${r}_${c}`, "m", n, { row: r, col: c })} }`);
     }
     body.push(`}`);
   }

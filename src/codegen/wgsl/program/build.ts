@@ -239,13 +239,22 @@ function checkAccess(spec: KernelSpec, bindings: Record<string, Slice>, buffers:
 
 const isPerBatchInput = (name: string): boolean => !name.startsWith("optim.") || name === LR_INPUT || name === STEP_INPUT;
 
-/** The Program for a training graph (compileSpec output) and/or an evaluation graph at [B, T]. */
-export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefined, o: BuildOptions): Program {
-  if (!train && !evalGraph) throw new Error("program: nothing to build");
+/** A graph run forward only, keeping the named outputs in place after the run. */
+export interface ForwardRequest {
+  graph: Graph;
+  outputs: string[];
+}
+
+/**
+ * The Program for a training graph (compileSpec output) and/or an evaluation graph at [B, T], and/or
+ * a forward-only graph with named outputs.
+ */
+export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefined, o: BuildOptions, forward?: ForwardRequest): Program {
+  if (!train && !evalGraph && !forward) throw new Error("program: nothing to build");
   if (o.f16Weights && !o.caps.f16) throw new Error("program: f16 weights need shader-f16");
   const env: DimEnv = { B: o.B, T: o.T };
   const bld = new Builder(o, env);
-  const graphs = [train, evalGraph].filter((g): g is Graph => g !== undefined);
+  const graphs = [train, evalGraph, forward?.graph].filter((g): g is Graph => g !== undefined);
 
   // Parameters: the union of both graphs', by name.
   const params = new Map<string, Graph["params"][number]>();
@@ -322,6 +331,19 @@ export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefi
     const loss = locs.get("loss");
     if (!loss) throw new Error("program: the evaluation graph has no 'loss'");
     prog.eval = { commands, loss: sliceOf(loss), rng: { buffer: rngBuf.id, slots: bld.rngStreams } };
+  }
+  if (forward) {
+    bld.rngStreams = [];
+    const rngCount = forward.graph.ops.filter((op) => op.op === "dropout").length;
+    const rngBuf = bld.buffer(4 * Math.max(1, rngCount), "rng", "rng.forward");
+    const { commands, locs } = bld.phase({ graph: forward.graph, ops: forward.graph.ops, keep: new Set(forward.outputs), rngBuffer: rngBuf.id });
+    const outputs: Record<string, TensorLoc> = {};
+    for (const name of forward.outputs) {
+      const l = locs.get(name);
+      if (!l) throw new Error(`program: the forward graph has no '${name}'`);
+      outputs[name] = l;
+    }
+    prog.forward = { commands, outputs, rng: { buffer: rngBuf.id, slots: bld.rngStreams } };
   }
 
   const byRole = emptyRoles();

@@ -92,6 +92,13 @@ export interface EvalEntry {
   rng: { buffer: number; slots: RngSlot[] };
 }
 
+/** A forward pass with named outputs (the decode step: no loss, `logits` read back). */
+export interface ForwardEntry {
+  commands: Command[];
+  outputs: Record<string, TensorLoc>;
+  rng: { buffer: number; slots: RngSlot[] };
+}
+
 export interface MemoryReport {
   /** Every buffer together: everything is allocated up front, so this is the peak. */
   peakBytes: number;
@@ -116,6 +123,7 @@ export interface Program {
   state: Record<string, TensorLoc>;
   step?: StepEntry;
   eval?: EvalEntry;
+  forward?: ForwardEntry;
   memory: MemoryReport;
 }
 

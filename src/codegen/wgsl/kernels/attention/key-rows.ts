@@ -1,15 +1,16 @@
 // The backward kernels that own key rows: dk/dv for the sequence keys, or dprefix_k/dprefix_v.
-// One invocation owns one key of one kv head and sums, in registers, the contributions of every
-// query row that sees it: the G query heads grouped on that kv head and, for a prefix shared by
-// the batch, every batch row too. So no two invocations write the same element and no atomics are
-// needed. Query rows (q, dout and the row's lse and delta from the stats kernel) are staged in
-// workgroup memory in blocks of R and serve the workgroup's KT keys at once. The probabilities are
-// recomputed as exp(q·k·scale − lse).
+// One invocation owns KR keys of one kv head (each query element it loads feeds KR of them) and
+// sums, in registers, the contributions of every query row that sees them: the G query heads
+// grouped on that kv head and, for a prefix shared by the batch, every batch row too. So no two invocations write the same element and no atomics are
+// needed. The query rows (q, dout and the row's lse and delta from the statistics pass) are walked
+// in blocks of BR, the same rows for every invocation of the workgroup, so they are read straight
+// from storage at uniform addresses (one broadcast load per element on a CPU adapter): no
+// workgroup memory and no barriers. The probabilities are recomputed as exp(q·k·scale − lse).
 
 import type { DeviceCaps } from "../../caps.js";
 import type { KernelBinding, KernelSpec } from "../../kernel.js";
 import { f32, renderModule, splitGrid } from "../../render.js";
-import { checkShape, linearGroup, shapeLabel, storage, tileBudgetBytes, type AttentionShape } from "./shape.js";
+import { checkShape, linearGroup, shapeLabel, storage, type AttentionShape } from "./shape.js";
 
 export interface KeyRowNames {
   q: string;
@@ -23,27 +24,36 @@ export interface KeyRowNames {
 }
 
 export interface KeyRowGeometry {
-  /** Keys per workgroup (= threads). */
+  /** Keys per workgroup (= threads × KR). */
   KT: number;
-  /** Query rows per staged block. */
-  R: number;
+  /** Keys per invocation: each query row loaded feeds KR of them. */
+  KR: number;
+  /** Query rows per block (unrolled, scores in registers). */
+  BR: number;
+  threads: number;
   groups: number;
 }
 
 export function keyRowGeometry(s: AttentionShape, which: "seq" | "prefix", caps: DeviceCaps): KeyRowGeometry {
   const keys = which === "seq" ? s.S : s.P;
-  const KT = Math.max(1, Math.min(64, keys));
-  const R = Math.max(1, Math.min(32, s.T * (s.Hq / s.Hkv), Math.floor(tileBudgetBytes(caps) / (2 * 4 * s.hd + 8))));
+  const KR = Math.max(1, Math.min(2, keys));
+  // Small tiles: a causal tile starts at the first row its first key sees, so the rows only its
+  // later keys see are masked work in proportion to KT.
+  const threads = Math.max(1, Math.min(16, Math.ceil(keys / KR), caps.maxInvocationsPerWorkgroup));
+  const KT = threads * KR;
+  const BR = Math.max(1, Math.min(4, s.T * (s.Hq / s.Hkv)));
   // A shared prefix has one owner for all batch rows.
   const owners = which === "prefix" && !s.prefixBatched ? 1 : s.B;
-  return { KT, R, groups: owners * s.Hkv * Math.ceil(keys / KT) };
+  return { KT, KR, BR, threads, groups: owners * s.Hkv * Math.ceil(keys / KT) };
 }
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: KeyRowNames, caps: DeviceCaps): KernelSpec {
   checkShape(s);
   if (which === "prefix" && !s.P) throw new Error("attention: prefix gradients without a prefix");
   const G = s.Hq / s.Hkv;
-  const { KT, R, groups } = keyRowGeometry(s, which, caps);
+  const { KT, KR, BR, threads, groups } = keyRowGeometry(s, which, caps);
   const keys = which === "seq" ? s.S : s.P;
   const bindings: KernelBinding[] = [];
   const bind = (name: string, access: "read" | "read_write"): void => void bindings.push(storage(bindings.length, name, access));
@@ -57,86 +67,79 @@ export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: 
 
   const shared = which === "prefix" && !s.prefixBatched;
   // Element offset of key `kk` (this kernel's own numbering) for owner batch row `b`.
-  const keyOff = which === "seq" ? `((b * S + kk) * HKV + g) * HD` : `b * PBS + (kk * HKV + g) * HD`;
+  const keyOff = (kc: string): string => (which === "seq" ? `((b * S + ${kc}) * HKV + g) * HD` : `b * PBS + (${kc} * HKV + g) * HD`);
   // Sequence keys see queries t ≥ s − (S − T); prefix keys see every query.
   const causalSeq = s.causal && which === "seq";
   const rowStart = causalSeq ? `u32(max(i32(tile * KT) - ${s.S - s.T}, 0)) * G` : "0u";
-  const visible = causalSeq ? `i32(kk) <= i32(t) + ${s.S - s.T}` : "true";
-  const [gx, gy] = splitGrid(groups, caps);
+  const R = range(BR);
+  const I = range(KR);
+  const Q = names.q;
+  const D = names.dout;
+  const ST = names.stats;
+  const eachIR = (f: (i: number, r: number) => string): string[] => I.flatMap((i) => R.map((r) => f(i, r)));
+
+  // Names with `${i}` belong to the invocation's i-th key, with `_${r}` to the block's r-th row.
+  const blk: string[] = [`for (var rb = r0; rb < ROWS; rb += BR) {`];
+  for (const r of R) {
+    blk.push(`  let rr${r} = min(rb + ${r}u, ROWS - 1u);`);
+    blk.push(`  let t${r} = rr${r} / G;`, `  let h${r} = g * G + rr${r} % G;`);
+    blk.push(`  let o${r} = ((qb * T + t${r}) * HQ + h${r}) * HD;`, `  let w${r} = (qb * HQ + h${r}) * T + t${r};`);
+  }
+  blk.push(...eachIR((i, r) => `  var s${i}_${r} = 0.0;`), ...eachIR((i, r) => `  var p${i}_${r} = 0.0;`));
+  blk.push(`  for (var d = 0u; d < HDN; d++) {`);
+  for (const i of I) blk.push(`    let kd${i} = kr${i}[d];`, `    let vd${i} = vr${i}[d];`);
+  for (const r of R) {
+    blk.push(`    let qv${r} = ${Q}[o${r} + d];`, `    let go${r} = ${D}[o${r} + d];`);
+    for (const i of I) blk.push(`    s${i}_${r} += qv${r} * kd${i};`, `    p${i}_${r} += go${r} * vd${i};`);
+  }
+  blk.push(`  }`);
+  for (const r of R) blk.push(`  let lse${r} = ${ST}[w${r}];`, `  let delta${r} = ${ST}[NR + w${r}];`);
+  for (const i of I)
+    for (const r of R) {
+      const vis = causalSeq ? ` && i32(kc${i}) <= i32(t${r}) + ${s.S - s.T}` : "";
+      blk.push(`  let e${i}_${r} = select(0.0, exp(s${i}_${r} * SCALE - lse${r}), rb + ${r}u < ROWS${vis});`);
+      blk.push(`  let c${i}_${r} = e${i}_${r} * (p${i}_${r} - delta${r}) * SCALE;`);
+    }
+  blk.push(`  for (var d = 0u; d < HDN; d++) {`);
+  for (const r of R) blk.push(`    let qv${r} = ${Q}[o${r} + d];`, `    let go${r} = ${D}[o${r} + d];`);
+  for (const i of I) {
+    blk.push(`    dv${i}[d] += ${R.map((r) => `e${i}_${r} * go${r}`).join(" + ")};`);
+    blk.push(`    dk${i}[d] += ${R.map((r) => `c${i}_${r} * qv${r}`).join(" + ")};`);
+  }
+  blk.push(`  }`, `}`);
+
+  const keysInit: string[] = [];
+  for (const i of I) {
+    keysInit.push(`let kk${i} = tile * KT + lid + ${i * threads}u;`);
+    keysInit.push(`let kc${i} = min(kk${i}, KEYS - 1u);`, `let ko${i} = ${keyOff(`kc${i}`)};`);
+    keysInit.push(`var kr${i}: array<f32, HD>;`, `var vr${i}: array<f32, HD>;`, `var dk${i}: array<f32, HD>;`, `var dv${i}: array<f32, HD>;`);
+    keysInit.push(`for (var d = 0u; d < HDN; d++) {`, `  kr${i}[d] = ${names.k}[ko${i} + d];`, `  vr${i}[d] = ${names.v}[ko${i} + d];`, `}`);
+  }
+  const stores: string[] = [];
+  for (const i of I) {
+    stores.push(`if (kk${i} < KEYS) {`, `  for (var d = 0u; d < HDN; d++) {`);
+    stores.push(`    ${names.dk}[ko${i} + d] = dk${i}[d];`, `    ${names.dv}[ko${i} + d] = dv${i}[d];`, `  }`, `}`);
+  }
 
   const body = `
-${linearGroup(gx)}
+${linearGroup(splitGrid(groups, caps)[0])}
 if (wg >= GROUPS) { return; }
+// HD as a value the shader compiler cannot fold (buffers are never empty): loops over the head
+// dimension then stay loops instead of being unrolled, which keeps JIT time flat in hd.
+let HDN = select(HD, 0u, arrayLength(&${names.q}) == 0u);
 let tile = wg % NTILES;
 let bg = wg / NTILES;
 let g = bg % HKV;
 let b = bg / HKV;
-let kk = tile * KT + lid;
-let inRange = kk < KEYS;
-var kr: array<f32, HD>;
-var vr: array<f32, HD>;
-var dk: array<f32, HD>;
-var dv: array<f32, HD>;
-if (inRange) {
-  let o = ${keyOff};
-  for (var d = 0u; d < HD; d++) {
-    kr[d] = ${names.k}[o + d];
-    vr[d] = ${names.v}[o + d];
-  }
-}
+// Keys past the last compute on it and store nothing, so every load stays in bounds.
+${keysInit.join("\n")}
 let r0 = ${rowStart};
 for (var qb = ${shared ? "0u" : "b"}; qb < ${shared ? "B" : "b + 1u"}; qb++) {
-  for (var rb = r0; rb < ROWS; rb += R) {
-    workgroupBarrier();
-    for (var e = lid; e < R * HD; e += KT) {
-      let r = rb + e / HD;
-      if (r < ROWS) {
-        let t = r / G;
-        let h = g * G + r % G;
-        let o = ((qb * T + t) * HQ + h) * HD + e % HD;
-        qs[e] = ${names.q}[o];
-        ds[e] = ${names.dout}[o];
-      }
-    }
-    for (var e = lid; e < R; e += KT) {
-      let r = rb + e;
-      if (r < ROWS) {
-        let row = (qb * HQ + g * G + r % G) * T + r / G;
-        lses[e] = ${names.stats}[row];
-        deltas[e] = ${names.stats}[NR + row];
-      }
-    }
-    workgroupBarrier();
-    if (inRange) {
-      let n = min(R, ROWS - rb);
-      for (var i = 0u; i < n; i++) {
-        let t = (rb + i) / G;
-        if (${visible}) {
-          var dot = 0.0;
-          var dp = 0.0;
-          for (var d = 0u; d < HD; d++) {
-            dot += qs[i * HD + d] * kr[d];
-            dp += ds[i * HD + d] * vr[d];
-          }
-          let p = exp(dot * SCALE - lses[i]);
-          let dsc = p * (dp - deltas[i]) * SCALE;
-          for (var d = 0u; d < HD; d++) {
-            dv[d] += p * ds[i * HD + d];
-            dk[d] += dsc * qs[i * HD + d];
-          }
-        }
-      }
-    }
-  }
+${blk.map((l) => "  " + l).join("\n")}
 }
-if (inRange) {
-  let o = ${keyOff};
-  for (var d = 0u; d < HD; d++) {
-    ${names.dk}[o + d] = dk[d];
-    ${names.dv}[o + d] = dv[d];
-  }
-}`;
+${stores.join("\n")}`;
 
+  const [gx, gy] = splitGrid(groups, caps);
   const wgsl = renderModule({
     bindings,
     consts: {
@@ -149,7 +152,7 @@ if (inRange) {
       G,
       KEYS: keys,
       KT,
-      R,
+      BR,
       ROWS: s.T * G,
       NTILES: Math.ceil(keys / KT),
       GROUPS: groups,
@@ -157,9 +160,8 @@ if (inRange) {
       PBS: s.prefixBatched ? s.P * s.Hkv * s.hd : 0,
       SCALE: f32(s.scale),
     },
-    workgroupVars: [`qs: array<f32, ${R * s.hd}>`, `ds: array<f32, ${R * s.hd}>`, `lses: array<f32, ${R}>`, `deltas: array<f32, ${R}>`],
     entryPoint: "main",
-    workgroupSize: [KT, 1, 1],
+    workgroupSize: [threads, 1, 1],
     params: ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"],
     body,
   });
@@ -167,7 +169,7 @@ if (inRange) {
     label: `attention_d${which === "seq" ? "kv" : "prefix"}_${shapeLabel(s)}`,
     wgsl,
     entryPoint: "main",
-    workgroupSize: [KT, 1, 1],
+    workgroupSize: [threads, 1, 1],
     dispatch: [gx, gy, 1],
     bindings,
     flops: 8 * s.B * s.Hq * s.T * keys * s.hd,

@@ -1,18 +1,25 @@
 // The kernels that own query rows: the forward pass, the backward's row statistics (log-sum-exp
-// and delta = dout·out) and dq. One invocation owns one (query position, query head) row and keeps
-// its q and accumulator in registers; a workgroup holds the query heads of one kv head for a run
-// of positions, so every K/V block it stages in workgroup memory serves G = Hq/Hkv heads at once.
-// Keys are walked once, in blocks of BK, prefix first ([prefix | sequence], as the reference
-// orders them); the forward keeps a running max and sum (online softmax), so memory stays
-// O(T·hd) per head. With `causal` the key loop of a workgroup stops at the last key its last
-// query sees; each row still masks its own keys (query t sees sequence key s iff s ≤ t + S − T).
+// and delta = dout·out) and dq, or statistics and dq in one pass. One invocation owns RQ
+// (query position, query head) rows and keeps their q, dout and accumulators in registers, so each
+// key element it loads feeds RQ multiply-adds; a workgroup holds the G = Hq/Hkv query heads of one
+// kv head for a run of positions, so every key it reads is the same for all its invocations. The keys are read straight from storage at
+// workgroup-uniform addresses (one broadcast load per element on a CPU adapter, a cached load on
+// a GPU): no workgroup memory and no barriers. Keys are walked once, prefix first ([prefix |
+// sequence], as the reference orders them), in blocks of BK whose scores stay in registers; the
+// running max and sum (online softmax) are rescaled once per block, so memory stays O(T·hd) per
+// head. With `causal` a workgroup stops at the last key its last query sees; each row still masks
+// its own keys (query t sees sequence key s iff s ≤ t + S − T).
+//
+// The one-pass backward ("stats_dq") accumulates dq against the running max like the forward's
+// output, dq = scale·Σ e_j·(dp_j − delta)·k_j / Σ e_j with e_j = exp(score_j − max), which is the
+// reference's Σ p_j·(dp_j − delta)·scale·k_j with p_j = exp(score_j − lse).
 
 import type { DeviceCaps } from "../../caps.js";
 import type { KernelBinding, KernelSpec } from "../../kernel.js";
 import { f32, renderModule, splitGrid } from "../../render.js";
-import { checkShape, linearGroup, NEG, shapeLabel, storage, tileBudgetBytes, type AttentionShape } from "./shape.js";
+import { checkShape, linearGroup, NEG, shapeLabel, storage, type AttentionShape } from "./shape.js";
 
-export type QueryRowMode = "forward" | "stats" | "dq";
+export type QueryRowMode = "forward" | "stats" | "dq" | "stats_dq";
 
 /** Binding names; absent ones are not bound in that mode. */
 export interface QueryRowNames {
@@ -21,7 +28,7 @@ export interface QueryRowNames {
   v?: string;
   pk?: string;
   pv?: string;
-  /** forward: the output; stats: the forward output read for delta. */
+  /** forward: the output; stats, stats_dq: the forward output read for delta. */
   out?: string;
   dout?: string;
   /** [lse (B·Hq·T) | delta (B·Hq·T)], rows ordered (b, h, t). */
@@ -32,26 +39,54 @@ export interface QueryRowNames {
 export interface QueryRowGeometry {
   /** Query positions per workgroup. */
   TQ: number;
-  /** Keys per staged block. */
+  /** Keys per block (unrolled, scores in registers). */
   BK: number;
+  /** Query rows per invocation: each key loaded feeds RQ of them. */
+  RQ: number;
   threads: number;
   groups: number;
 }
 
 export function queryRowGeometry(s: AttentionShape, caps: DeviceCaps): QueryRowGeometry {
   const G = s.Hq / s.Hkv;
-  const TQ = Math.max(1, Math.min(Math.floor(64 / G), s.T));
-  const J = s.P + s.S;
-  const BK = Math.max(1, Math.min(16, J, Math.floor(tileBudgetBytes(caps) / (2 * 4 * s.hd))));
-  return { TQ, BK, threads: TQ * G, groups: s.B * s.Hkv * Math.ceil(s.T / TQ) };
+  const RQ = 4;
+  const BK = Math.max(1, Math.min(8, s.P + s.S));
+  // About 32 invocations per workgroup: enough lanes to fill SIMD, few enough that a causal tile
+  // wastes little on the keys only its last rows see.
+  const TQ = Math.max(1, Math.min(Math.ceil((32 * RQ) / G), s.T));
+  const threads = Math.ceil((TQ * G) / RQ);
+  if (threads > caps.maxInvocationsPerWorkgroup) throw new Error(`attention: ${G} heads per kv head exceed one workgroup`);
+  return { TQ, BK, RQ, threads, groups: s.B * s.Hkv * Math.ceil(s.T / TQ) };
+}
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** A balanced max/sum of expressions (shorter dependency chains than a left fold). */
+function tree(xs: string[], op: (a: string, b: string) => string): string {
+  if (xs.length === 1) return xs[0]!;
+  const h = Math.ceil(xs.length / 2);
+  return op(tree(xs.slice(0, h), op), tree(xs.slice(h), op));
+}
+
+interface Segment {
+  /** Keys in this segment (a WGSL u32 expression, workgroup-uniform). */
+  end: string;
+  k: string;
+  v: string;
+  /** Element offset of key `j` of this segment for batch row b, kv head g. */
+  off: (j: string) => string;
+  /** Whether this row sees key `j` (j < end is checked separately). */
+  visible: (j: string, row: number) => string;
 }
 
 export function queryRowKernel(s: AttentionShape, mode: QueryRowMode, names: QueryRowNames, caps: DeviceCaps): KernelSpec {
   checkShape(s);
   const G = s.Hq / s.Hkv;
-  const { TQ, BK, threads, groups } = queryRowGeometry(s, caps);
-  if (threads > caps.maxInvocationsPerWorkgroup) throw new Error(`attention: ${G} heads per kv head exceed one workgroup`);
+  const { TQ, BK, RQ, threads, groups } = queryRowGeometry(s, caps);
   const needV = mode !== "stats";
+  const needDout = mode !== "forward";
+  const online = mode !== "dq";
+  const writeStats = mode === "stats" || mode === "stats_dq";
   const need = (n: string | undefined, what: string): string => {
     if (!n) throw new Error(`attention ${mode}: no binding name for ${what}`);
     return n;
@@ -71,148 +106,141 @@ export function queryRowKernel(s: AttentionShape, mode: QueryRowMode, names: Que
     bind(pk, "read");
     if (needV) bind(pv, "read");
   }
-  if (mode === "forward") bind(need(names.out, "out"), "read_write");
-  if (mode === "stats") {
-    bind(need(names.out, "out"), "read");
-    bind(need(names.dout, "dout"), "read");
-    bind(need(names.stats, "stats"), "read_write");
-  }
-  if (mode === "dq") {
-    bind(need(names.dout, "dout"), "read");
-    bind(need(names.stats, "stats"), "read");
-    bind(need(names.dq, "dq"), "read_write");
+  const out = mode === "forward" || writeStats ? need(names.out, "out") : "";
+  const dout = needDout ? need(names.dout, "dout") : "";
+  const stats = mode === "forward" ? "" : need(names.stats, "stats");
+  const dq = mode === "dq" || mode === "stats_dq" ? need(names.dq, "dq") : "";
+  if (mode === "forward") bind(out, "read_write");
+  if (writeStats) bind(out, "read");
+  if (needDout) bind(dout, "read");
+  if (stats) bind(stats, writeStats ? "read_write" : "read");
+  if (dq) bind(dq, "read_write");
+  if (bindings.length > 8) throw new Error(`attention ${mode}: ${bindings.length} storage buffers exceed 8`);
+
+  const J = range(BK);
+  const segments: Segment[] = [];
+  if (s.P)
+    segments.push({ end: "P", k: pk, v: pv, off: (j) => `b * PBS + (${j} * HKV + g) * HD`, visible: () => "true" });
+  segments.push({
+    end: "seqEnd",
+    k,
+    v,
+    off: (j) => `((b * S + ${j}) * HKV + g) * HD`,
+    visible: (j, i) => (s.causal ? `i32(${j}) <= lim${i}` : "true"),
+  });
+
+  // What the d loop of a block accumulates and what the block does with the scores. Names with
+  // `${i}` belong to the invocation's i-th row, with `_${j}` to the block's j-th key.
+  const I = range(RQ);
+  const dpNeeded = mode === "dq" || mode === "stats_dq";
+  const each = (f: (i: number) => string): string[] => I.map(f);
+  const eachIJ = (f: (i: number, j: number) => string): string[] => I.flatMap((i) => J.map((j) => f(i, j)));
+  function block(seg: Segment): string {
+    const L: string[] = [];
+    L.push(`for (var j0 = 0u; j0 < ${seg.end}; j0 += BK) {`);
+    for (const j of J) L.push(`  let o${j} = ${seg.off(`min(j0 + ${j}u, ${seg.end} - 1u)`)};`);
+    L.push(...eachIJ((i, j) => `  var s${i}_${j} = 0.0;`));
+    if (dpNeeded) L.push(...eachIJ((i, j) => `  var p${i}_${j} = 0.0;`));
+    L.push(`  for (var d = 0u; d < HDN; d++) {`);
+    L.push(...each((i) => `    let q${i} = qr${i}[d];`));
+    if (dpNeeded) L.push(...each((i) => `    let dd${i} = dor${i}[d];`));
+    for (const j of J) {
+      L.push(`    let k${j} = ${seg.k}[o${j} + d];`);
+      L.push(...each((i) => `    s${i}_${j} += q${i} * k${j};`));
+    }
+    if (dpNeeded)
+      for (const j of J) {
+        L.push(`    let v${j} = ${seg.v}[o${j} + d];`);
+        L.push(...each((i) => `    p${i}_${j} += dd${i} * v${j};`));
+      }
+    L.push(`  }`);
+    for (const i of I)
+      for (const j of J) {
+        const jj = `(j0 + ${j}u)`;
+        const vis = seg.visible(jj, i);
+        L.push(`  let x${i}_${j} = select(${NEG}, s${i}_${j} * SCALE, ${jj} < ${seg.end}${vis === "true" ? "" : ` && ${vis}`});`);
+      }
+    let corr = (_: number): string => "";
+    if (online) {
+      for (const i of I) {
+        L.push(`  let mb${i} = max(m${i}, ${tree(J.map((j) => `x${i}_${j}`), (a, b) => `max(${a}, ${b})`)});`);
+        L.push(`  let corr${i} = exp(m${i} - mb${i});`);
+        L.push(...J.map((j) => `  let e${i}_${j} = select(0.0, exp(x${i}_${j} - mb${i}), x${i}_${j} > ${NEG});`));
+        L.push(`  l${i} = l${i} * corr${i} + ${tree(J.map((j) => `e${i}_${j}`), (a, b) => `(${a} + ${b})`)};`, `  m${i} = mb${i};`);
+      }
+      corr = (i) => ` * corr${i}`;
+    } else {
+      L.push(...eachIJ((i, j) => `  let e${i}_${j} = select(0.0, exp(x${i}_${j} - lse${i}), x${i}_${j} > ${NEG});`));
+    }
+    if (mode !== "stats") {
+      const src = mode === "forward" ? seg.v : seg.k;
+      if (dpNeeded) L.push(...eachIJ((i, j) => `  let c${i}_${j} = e${i}_${j} * (p${i}_${j} - delta${i});`));
+      const w = mode === "forward" ? "e" : "c";
+      L.push(`  for (var d = 0u; d < HDN; d++) {`);
+      for (const j of J) L.push(`    let y${j} = ${src}[o${j} + d];`);
+      L.push(...each((i) => `    acc${i}[d] = acc${i}[d]${corr(i)} + ${J.map((j) => `${w}${i}_${j} * y${j}`).join(" + ")};`));
+      L.push(`  }`);
+    }
+    L.push(`}`);
+    return L.join("\n");
   }
 
-  const [gx, gy] = splitGrid(groups, caps);
-  const nTiles = Math.ceil(s.T / TQ);
-  const rowOut = `((b * T + t) * HQ + h) * HD`;
-  const stage = `
-    for (var e = lid; e < BK * HD; e += THREADS) {
-      let jj = j0 + e / HD;
-      let d = e % HD;
-      var kx = 0.0;${needV ? "\n      var vx = 0.0;" : ""}
-      ${s.P ? `if (jj < P) {
-        let o = b * PBS + (jj * HKV + g) * HD + d;
-        kx = ${pk}[o];${needV ? `\n        vx = ${pv}[o];` : ""}
-      } else ` : ""}if (jj < J) {
-        let o = ((b * S + jj - P) * HKV + g) * HD + d;
-        kx = ${k}[o];${needV ? `\n        vx = ${v}[o];` : ""}
-      }
-      kt[e] = kx;${needV ? "\n      vt[e] = vx;" : ""}
-    }`;
-  const visible = s.causal ? `(j < P || i32(j - P) <= i32(t) + ${s.S - s.T})` : "true";
+  // Row i of this invocation: its position, head, clamped offsets and causal limit.
+  const rows: string[] = [];
+  for (const i of I) {
+    rows.push(`let r${i} = lid + ${i * threads}u;`);
+    rows.push(`let t${i} = tile * TQ + r${i} / G;`, `let h${i} = g * G + r${i} % G;`, `let live${i} = r${i} < TQ * G && t${i} < T;`);
+    rows.push(`// Rows past T compute on row T − 1 and store nothing, so every load stays in bounds.`);
+    rows.push(`let tc${i} = min(t${i}, T - 1u);`, `let ro${i} = ((b * T + tc${i}) * HQ + h${i}) * HD;`, `let row${i} = (b * HQ + h${i}) * T + tc${i};`);
+    if (s.causal) rows.push(`let lim${i} = i32(tc${i}) + ${s.S - s.T};`);
+    rows.push(`var qr${i}: array<f32, HD>;`, `for (var d = 0u; d < HDN; d++) { qr${i}[d] = ${q}[ro${i} + d]; }`);
+    if (needDout) {
+      rows.push(`var dor${i}: array<f32, HD>;`, `var delta${i} = 0.0;`);
+      rows.push(`for (var d = 0u; d < HDN; d++) {`, `  dor${i}[d] = ${dout}[ro${i} + d];`);
+      if (writeStats) rows.push(`  delta${i} += dor${i}[d] * ${out}[ro${i} + d];`);
+      rows.push(`}`);
+    }
+    if (mode === "dq") rows.push(`let lse${i} = ${stats}[row${i}];`, `delta${i} = ${stats}[NR + row${i}];`);
+    if (online) rows.push(`var m${i} = ${NEG};`, `var l${i} = 0.0;`);
+    if (mode !== "stats") rows.push(`var acc${i}: array<f32, HD>;`);
+  }
 
-  let pre = "";
-  let inner = "";
-  let post = "";
-  if (mode === "forward" || mode === "stats") {
-    pre = `var m = ${NEG};
-var l = 0.0;${mode === "forward" ? "\nvar acc: array<f32, HD>;" : ""}`;
-    inner = `
-      var sc: array<f32, BK>;
-      var mb = m;
-      for (var jj = 0u; jj < n; jj++) {
-        let j = j0 + jj;
-        var dot = 0.0;
-        for (var d = 0u; d < HD; d++) { dot += qr[d] * kt[jj * HD + d]; }
-        sc[jj] = select(${NEG}, dot * SCALE, ${visible});
-        mb = max(mb, sc[jj]);
-      }
-      if (mb > ${NEG}) {
-        let corr = exp(m - mb);
-        l *= corr;${mode === "forward" ? "\n        for (var d = 0u; d < HD; d++) { acc[d] *= corr; }" : ""}
-        for (var jj = 0u; jj < n; jj++) {
-          if (sc[jj] > ${NEG}) {
-            let p = exp(sc[jj] - mb);
-            l += p;${mode === "forward" ? "\n            for (var d = 0u; d < HD; d++) { acc[d] += p * vt[jj * HD + d]; }" : ""}
-          }
-        }
-        m = mb;
-      }`;
-    post =
-      mode === "forward"
-        ? `if (inRange) {
-  let inv = select(0.0, 1.0 / l, l > 0.0);
-  let o = ${rowOut};
-  for (var d = 0u; d < HD; d++) { ${names.out}[o + d] = acc[d] * inv; }
-}`
-        : `if (inRange) {
-  let o = ${rowOut};
-  var delta = 0.0;
-  for (var d = 0u; d < HD; d++) { delta += ${names.dout}[o + d] * ${names.out}[o + d]; }
-  let row = (b * HQ + h) * T + t;
-  ${names.stats}[row] = select(${NEG}, m + log(l), l > 0.0);
-  ${names.stats}[NR + row] = delta;
-}`;
-  } else {
-    pre = `let row = (b * HQ + h) * T + t;
-var lse = ${NEG};
-var delta = 0.0;
-var dor: array<f32, HD>;
-var acc: array<f32, HD>;
-if (inRange) {
-  lse = ${names.stats}[row];
-  delta = ${names.stats}[NR + row];
-  let o = ${rowOut};
-  for (var d = 0u; d < HD; d++) { dor[d] = ${names.dout}[o + d]; }
-}
-let live = inRange && lse > ${NEG};`;
-    inner = `
-      if (live) {
-        for (var jj = 0u; jj < n; jj++) {
-          let j = j0 + jj;
-          if (${visible}) {
-            var dot = 0.0;
-            var dp = 0.0;
-            for (var d = 0u; d < HD; d++) {
-              dot += qr[d] * kt[jj * HD + d];
-              dp += dor[d] * vt[jj * HD + d];
-            }
-            let p = exp(dot * SCALE - lse);
-            let ds = p * (dp - delta) * SCALE;
-            for (var d = 0u; d < HD; d++) { acc[d] += ds * kt[jj * HD + d]; }
-          }
-        }
-      }`;
-    post = `if (inRange) {
-  let o = ${rowOut};
-  for (var d = 0u; d < HD; d++) { ${names.dq}[o + d] = acc[d]; }
-}`;
+  const post: string[] = [];
+  for (const i of I) {
+    post.push(`if (live${i}) {`);
+    if (mode === "forward") {
+      post.push(`  let inv = select(0.0, 1.0 / l${i}, l${i} > 0.0);`, `  for (var d = 0u; d < HDN; d++) { ${out}[ro${i} + d] = acc${i}[d] * inv; }`);
+    }
+    if (mode === "dq") post.push(`  for (var d = 0u; d < HDN; d++) { ${dq}[ro${i} + d] = acc${i}[d] * SCALE; }`);
+    if (mode === "stats_dq") {
+      post.push(`  let f = select(0.0, SCALE / l${i}, l${i} > 0.0);`, `  for (var d = 0u; d < HDN; d++) { ${dq}[ro${i} + d] = acc${i}[d] * f; }`);
+    }
+    if (writeStats) post.push(`  ${stats}[row${i}] = select(${NEG}, m${i} + log(l${i}), l${i} > 0.0);`, `  ${stats}[NR + row${i}] = delta${i};`);
+    post.push(`}`);
   }
 
   // The last key any query of this workgroup sees bounds the loop, identically for all its threads.
-  const keyEnd = s.causal
+  const seqEnd = s.causal
     ? `let tLast = min(T, tile * TQ + TQ) - 1u;
-let seqEnd = u32(clamp(i32(tLast) + ${s.S - s.T + 1}, 0, i32(S)));
-let jEnd = P + seqEnd;`
-    : `let jEnd = J;`;
+let seqEnd = u32(clamp(i32(tLast) + ${s.S - s.T + 1}, 0, i32(S)));`
+    : `let seqEnd = S;`;
 
   const body = `
-${linearGroup(gx)}
+${linearGroup(splitGrid(groups, caps)[0])}
 if (wg >= GROUPS) { return; }
+// HD as a value the shader compiler cannot fold (buffers are never empty): loops over the head
+// dimension then stay loops instead of being unrolled, which keeps JIT time flat in hd.
+let HDN = select(HD, 0u, arrayLength(&${q}) == 0u);
 let tile = wg % NTILES;
 let bg = wg / NTILES;
 let g = bg % HKV;
 let b = bg / HKV;
-let t = tile * TQ + lid / G;
-let h = g * G + lid % G;
-let inRange = t < T;
-var qr: array<f32, HD>;
-if (inRange) {
-  let o = ${rowOut};
-  for (var d = 0u; d < HD; d++) { qr[d] = ${q}[o + d]; }
-}
-${pre}
-${keyEnd}
-for (var j0 = 0u; j0 < jEnd; j0 += BK) {
-  workgroupBarrier();${stage}
-  workgroupBarrier();
-  if (inRange) {
-    let n = min(BK, jEnd - j0);${inner}
-  }
-}
-${post}`;
+${rows.join("\n")}
+${seqEnd}
+${segments.map(block).join("\n")}
+${post.join("\n")}`;
 
+  const [gx, gy] = splitGrid(groups, caps);
   const wgsl = renderModule({
     bindings,
     consts: {
@@ -223,24 +251,22 @@ ${post}`;
       HKV: s.Hkv,
       HD: s.hd,
       P: s.P,
-      J: s.P + s.S,
       G,
       TQ,
       BK,
-      THREADS: threads,
-      NTILES: nTiles,
+      NTILES: Math.ceil(s.T / TQ),
       GROUPS: groups,
       NR: s.B * s.Hq * s.T,
       PBS: s.prefixBatched ? s.P * s.Hkv * s.hd : 0,
       SCALE: f32(s.scale),
     },
-    workgroupVars: [`kt: array<f32, ${BK * s.hd}>`, ...(needV ? [`vt: array<f32, ${BK * s.hd}>`] : [])],
     entryPoint: "main",
     workgroupSize: [threads, 1, 1],
     params: ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"],
     body,
   });
   const pairs = s.B * s.Hq * s.T * (s.P + s.S) * s.hd;
+  const perPair = { forward: 4, stats: 2, dq: 6, stats_dq: 6 }[mode];
   return {
     label: `attention_${mode}_${shapeLabel(s)}`,
     wgsl,
@@ -248,6 +274,6 @@ ${post}`;
     workgroupSize: [threads, 1, 1],
     dispatch: [gx, gy, 1],
     bindings,
-    flops: (mode === "stats" ? 2 : 4 + (mode === "dq" ? 2 : 0)) * pairs,
+    flops: perPair * pairs,
   };
 }

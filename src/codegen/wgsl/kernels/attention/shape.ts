@@ -1,7 +1,6 @@
 // The concrete sizes one attention op runs at, and the launch geometry its kernels share. Kept
 // apart from the WGSL so the lowering, the tests and the kernels agree on one derivation.
 
-import type { DeviceCaps } from "../../caps.js";
 import type { KernelBinding } from "../../kernel.js";
 
 export interface AttentionShape {
@@ -23,11 +22,6 @@ export interface AttentionShape {
 
 /** Sentinel below any score: exp(NEG − finite) is 0 and a row max of NEG means "nothing visible". */
 export const NEG = "-3.0e38f";
-
-/** Attention wants a bounded slice of workgroup memory, so sibling kernels in a pass stay light. */
-export function tileBudgetBytes(caps: DeviceCaps): number {
-  return Math.min(caps.maxWorkgroupStorageBytes, 16384) / 2;
-}
 
 export function storage(binding: number, name: string, access: "read" | "read_write"): KernelBinding {
   return { binding, name, access, type: "array<f32>", elem: "f32" };
