@@ -33,7 +33,7 @@ async function train(name: string, method: string, lr = 0.05): Promise<string> {
 }
 
 const gen = (model: string, adapter?: string) =>
-  pefc("generate", "--model", model, ...(adapter ? ["--adapter", adapter] : []), "--prompt", "Once upon a time", "--max-new-tokens", "16");
+  pefc("generate", "--device", "reference", "--model", model, ...(adapter ? ["--adapter", adapter] : []), "--prompt", "Once upon a time", "--max-new-tokens", "16");
 
 describe("pefc merge", () => {
   // Rates high enough that three steps change what the model says, so the comparison means something.

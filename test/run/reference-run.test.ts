@@ -51,8 +51,8 @@ describe("pefc run --device reference", () => {
   });
 
   it("generates with the saved adapter, and the adapter changes what the model says", async () => {
-    const base = await pefc("generate", "--model", "builtin:tiny-llama", "--prompt", "Tell me", "--max-new-tokens", "8");
-    const tuned = await pefc("generate", "--model", "builtin:tiny-llama", "--adapter", join(dir, "a", "checkpoint-4"), "--prompt", "Tell me", "--max-new-tokens", "8");
+    const base = await pefc("generate", "--device", "reference", "--model", "builtin:tiny-llama", "--prompt", "Tell me", "--max-new-tokens", "8");
+    const tuned = await pefc("generate", "--device", "reference", "--model", "builtin:tiny-llama", "--adapter", join(dir, "a", "checkpoint-4"), "--prompt", "Tell me", "--max-new-tokens", "8");
     expect(base.code).toBe(0);
     expect(tuned.code).toBe(0);
     expect(tuned.out.startsWith("Tell me")).toBe(true);
@@ -81,13 +81,13 @@ describe("pefc run --device reference", () => {
 
 describe("pefc generate --device reference", () => {
   it("stories260K continues 'Once upon a time' as llama2.c does", async () => {
-    const r = await pefc("generate", "--model", resolve("../shared/models/stories260K/hf"), "--prompt", "Once upon a time", "--max-new-tokens", "24", "--temperature", "0");
+    const r = await pefc("generate", "--device", "reference", "--model", resolve("../shared/models/stories260K/hf"), "--prompt", "Once upon a time", "--max-new-tokens", "24", "--temperature", "0");
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^Once upon a time, there was a little girl named Lily\. She loved to play outside in the p/);
   });
 
   it("refuses bad flags with a clear message", async () => {
-    const r = await pefc("generate", "--model", "builtin:tiny-llama", "--prompt", "x", "--top-p", "2");
+    const r = await pefc("generate", "--device", "reference", "--model", "builtin:tiny-llama", "--prompt", "x", "--top-p", "2");
     expect(r.code).toBe(1);
     expect(r.err).toContain("--top-p must be in (0, 1]");
   });
