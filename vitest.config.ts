@@ -3,7 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    testTimeout: 60_000,
+    // GPU tests compile their pipelines on first use; on a cold shader cache (CI) that takes a while.
+    testTimeout: 180_000,
     hookTimeout: 60_000,
   },
 });
