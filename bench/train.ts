@@ -26,6 +26,7 @@ interface TrainCase {
   seq: number;
   steps: number;
   reference: boolean;
+  precision: "f32" | "f16";
 }
 
 const STORIES = {
@@ -35,8 +36,8 @@ const STORIES = {
 };
 
 export const TRAIN_CASES: TrainCase[] = [
-  { name: "stories260K LoRA r=8 q,v (8 x 128)", config: STORIES, method: "lora r=8 alpha=16 on q_proj, v_proj;", batch: 8, seq: 128, steps: 3, reference: true },
-  { name: "GPT-2-small LoRA r=8 c_attn (1 x 128)", config: builtinConfig("gpt2")!, method: "lora r=8 alpha=16 on c_attn;", batch: 1, seq: 128, steps: 2, reference: false },
+  { name: "stories260K LoRA r=8 q,v (8 x 128)", config: STORIES, method: "lora r=8 alpha=16 on q_proj, v_proj;", batch: 8, seq: 128, steps: 3, reference: true, precision: "f32" },
+  { name: "GPT-2-small LoRA r=8 c_attn (1 x 128, f16 base)", config: builtinConfig("gpt2")!, method: "lora r=8 alpha=16 on c_attn;", batch: 1, seq: 128, steps: 2, reference: false, precision: "f16" },
 ];
 
 /** A checkpoint folder with seeded N(0, 0.02) weights (f16 on disk), norms at 1. */
@@ -64,7 +65,7 @@ async function session(c: TrainCase, dir: string): Promise<Session> {
   const rng = new Prng(11);
   const rows = Array.from({ length: c.batch * (c.steps + 1) }, () => ({ input_ids: Array.from({ length: c.seq }, () => 3 + Math.floor(rng.uniform() * (vocab - 3))) }));
   writeFileSync(join(dir, "data.jsonl"), rows.map((r) => JSON.stringify(r)).join("\n"));
-  const spec = `model "${dir}";\ndata train "data.jsonl" { shuffle = false; }\n${c.method}\ntrain { steps = ${c.steps}; batch = ${c.batch}; lr = 1e-3; }\n`;
+  const spec = `model "${dir}";\ndata train "data.jsonl" { shuffle = false; }\n${c.method}\ntrain { steps = ${c.steps}; batch = ${c.batch}; lr = 1e-3; precision = ${c.precision}; }\n`;
   writeFileSync(join(dir, "bench.peft"), spec);
   return prepareSession(new TextEncoder().encode(spec), join(dir, "bench.peft"));
 }

@@ -65,11 +65,11 @@ describe("memory plan", () => {
 });
 
 describe("f16 weights", () => {
-  it("stores f16 only frozen weights that linear alone reads (GPT-2 ties wte to the LM head)", () => {
+  it("stores f16 only frozen weights read as linear weights or embedding tables (GPT-2 ties wte to the LM head)", () => {
     const c = compileBoth(specText("tiny-gpt2", "freeze base; lora r=4 alpha=8;"));
     const f16 = chooseF16Weights([c.train, c.evalGraph]);
     expect(f16.has("transformer.h.0.attn.c_attn.weight")).toBe(true);
-    expect(f16.has("transformer.wte.weight")).toBe(false);
+    expect(f16.has("transformer.wte.weight")).toBe(true);
     expect(f16.has("transformer.h.0.ln_1.weight")).toBe(false);
     expect([...f16].some((n) => n.includes("lora"))).toBe(false);
   });

@@ -58,9 +58,9 @@ describe("precision f16", () => {
   it("frozen linear weights stored f16: one step matches the reference on the rounded weights", async () => {
     const c = compileBoth(specText("tiny-llama", "freeze base; lora r=4 alpha=8 dropout=0.1;", "grad_accum = 2; precision = f16;"));
     const r = await checkStep(c, [microBatch(B, T, c.profile.dims.vocabSize, 1), microBatch(B, T, c.profile.dims.vocabSize, 2)], { B, T, f16: true });
-    // Every projection and the LM head (lm_head is not tied in tiny-llama); the embedding stays f32.
-    expect(r.f16Weights).toBe(15);
-    expect(r.backend.program.params.find((p) => p.name === "model.embed_tokens.weight")!.dtype).toBe("f32");
+    // Every projection, the LM head (not tied in tiny-llama) and the embedding table.
+    expect(r.f16Weights).toBe(16);
+    expect(r.backend.program.params.find((p) => p.name === "model.embed_tokens.weight")!.dtype).toBe("f16");
     expect(r.backend.program.params.find((p) => p.name === "lm_head.weight")!.dtype).toBe("f16");
     r.backend.dispose();
   }, 120_000);

@@ -1,12 +1,13 @@
 /**
  * Which frozen weights may be stored as f16 (precision f16 on a device with shader-f16): those
- * every reader takes as a linear weight, since only the matmul kernels read f16 operands. A weight
- * anything else reads (an embedding table tied to the LM head, a norm weight) stays f32. The
- * lowerings of linear, linear_fused and linear_grad_input read their weight operand (slot 1) as f16.
+ * every reader takes as a linear weight or an embedding table, the operands whose kernels read f16
+ * (linear, linear_fused, linear_grad_input and embedding, all at slot 1). A weight anything else
+ * reads (a norm weight) stays f32. GPT-2-small's 154 MB vocabulary table then fits llvmpipe's
+ * 128 MiB storage binding.
  */
 import type { Graph } from "../../../ir/index.js";
 
-const F16_READERS = new Set(["linear", "linear_fused", "linear_grad_input"]);
+const F16_READERS = new Set(["linear", "linear_fused", "linear_grad_input", "embedding"]);
 
 export function chooseF16Weights(graphs: readonly Graph[]): Set<string> {
   const frozen = new Set<string>();
