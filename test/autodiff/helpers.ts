@@ -80,7 +80,7 @@ export function batch(g: Graph, B: number, T: number, vocab: number, seed: numbe
 
 /** Loss of the graph in f64 with `params`. */
 export function lossOf(g: Graph, params: Map<string, Float64Array>, inputs: Record<string, Data | Tensor>, name = "loss"): number {
-  const vals = runGraph(g, { params, inputs, dtype: "f64", only: (op) => !op.op.endsWith("_update") && op.op !== "clip_grad_norm" });
+  const vals = runGraph(g, { params, inputs, dtype: "f64", ops: (op) => !op.op.endsWith("_update") && op.op !== "clip_grad_norm" });
   return vals.get(name)!.data[0]!;
 }
 

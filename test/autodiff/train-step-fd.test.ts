@@ -31,7 +31,7 @@ function checkGradients(graph: Graph, weights: Map<string, Float64Array>, inputs
   const trainable = graph.params.filter((p) => p.trainable).map((p) => `grad.${p.name}`);
   expect(grads.sort()).toEqual(trainable.sort());
   expect(grads.length).toBeGreaterThan(0);
-  const vals = runGraph(graph, { params: weights, inputs, dtype: "f64", only: (op) => !op.op.endsWith("_update") && op.op !== "clip_grad_norm" });
+  const vals = runGraph(graph, { params: weights, inputs, dtype: "f64", ops: (op) => !op.op.endsWith("_update") && op.op !== "clip_grad_norm" });
   const r = new Rand(seed);
   const L = (p: Map<string, Float64Array>) => lossOf(graph, p, inputs);
   for (const g of grads) {

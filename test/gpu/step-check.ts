@@ -22,7 +22,7 @@ function referenceUpdate(c: Compiled, params: ReadonlyMap<string, Float32Array>,
   const feed: Record<string, Float32Array> = { [LR_INPUT]: Float32Array.of(lr), [STEP_INPUT]: Float32Array.of(1) };
   for (const [k, v] of st.optim) feed[k] = v as Float32Array;
   const values = new Map([...grads].map(([k, v]) => [gradName(k), { data: v, shape: [v.length] }]));
-  const vals = runGraph(c.train, { params, inputs: feed, dtype: "f32", values, only: (op) => UPDATE_OPS.has(op.op) });
+  const vals = runGraph(c.train, { params, inputs: feed, dtype: "f32", values, ops: (op) => UPDATE_OPS.has(op.op) });
   const out = new Map<string, Float32Array>();
   for (const op of c.train.ops) {
     if (!UPDATE_OPS.has(op.op) || op.op === "clip_grad_norm") continue;

@@ -13,29 +13,13 @@ import type { Device } from "../../src/runtime/device/index.js";
 import { FORWARD_KERNELS } from "../../src/runtime/reference/exec/forward.js";
 import { BACKWARD_KERNELS } from "../../src/runtime/reference/exec/backward.js";
 import type { Tensor } from "../../src/runtime/reference/exec/tensor.js";
-import { expectClose, randomF32, testDevice } from "./helpers.js";
+import { expectClose, randomF32, testDevice, runKernels } from "./helpers.js";
 
 let dev: Device;
 beforeAll(async () => {
   dev = await testDevice();
 });
 
-/** Runs every kernel of a lowering in order in one submit; outputs and scratch start as NaN. */
-async function runLowered(lowered: Lowered, inputs: Float32Array[], outCounts: number[]): Promise<Float32Array[]> {
-  await dev.prepare(...lowered.kernels);
-  const bufs: Record<string, GPUBuffer> = {};
-  inputs.forEach((x, i) => (bufs[`in${i}`] = dev.bufferFrom(x, `in${i}`)));
-  outCounts.forEach((n, i) => (bufs[`out${i}`] = dev.bufferFrom(new Float32Array(n).fill(NaN), `out${i}`)));
-  (lowered.scratch ?? []).forEach((bytes, i) => (bufs[`tmp${i}`] = dev.bufferFrom(new Float32Array(bytes / 4).fill(NaN), `tmp${i}`)));
-  try {
-    const rec = dev.recorder("test");
-    for (const k of lowered.kernels) rec.dispatch(k, bufs);
-    rec.submit();
-    return await Promise.all(outCounts.map((n, i) => dev.readF32(bufs[`out${i}`]!, n)));
-  } finally {
-    for (const b of Object.values(bufs)) b.destroy();
-  }
-}
 
 interface Case {
   B: number;
@@ -104,7 +88,7 @@ describe.each(CASES.map((c) => [label(c), c] as const))("attention %s", (_, c) =
       attrs: { causal: c.causal, scale: c.scale },
     });
     expect(lowered.kernels).toHaveLength(1);
-    const [got] = await runLowered(lowered, inputs, [n(qShape)]);
+    const [got] = await runKernels(dev, lowered, inputs, [n(qShape)]);
     expectClose(`attention out (${label(c)})`, got!, refOut, FWD_TOL, c.hd);
     if (c.causal && c.S < c.T && !c.P) {
       // Query rows t < T − S see nothing: exactly 0, as the reference.
@@ -125,7 +109,7 @@ describe.each(CASES.map((c) => [label(c), c] as const))("attention %s", (_, c) =
       attrs: { causal: c.causal, scale: c.scale },
     });
     expect(lowered.kernels).toHaveLength(c.P ? 4 : 2);
-    const got = await runLowered(lowered, inputs, outShapes.map(n));
+    const got = await runKernels(dev, lowered, inputs, outShapes.map(n));
     const refInputs = [...refIns, tensor(outF32, qShape), tensor(dout, qShape), ...prefixIns];
     const want = BACKWARD_KERNELS["attention_backward"]!(refInputs, { causal: c.causal, scale: c.scale }, outShapes, { f64: true, seed: 0, step: 0 });
     const names = ["dq", "dk", "dv", "dprefix_k", "dprefix_v"];

@@ -2,6 +2,7 @@
 // P801 message when there is no adapter: CI installs llvmpipe, so a missing driver is a failure,
 // not a skip), seeded inputs, and the abs+rel comparison that prints the first mismatches.
 
+import type { Lowered } from "../../src/codegen/wgsl/lower/types.js";
 import { openDevice, type Device } from "../../src/runtime/device/index.js";
 import type { KernelSpec } from "../../src/codegen/wgsl/index.js";
 import { uniformFill } from "../../src/runtime/reference/rng.js";
@@ -74,3 +75,20 @@ export async function runKernel(
 
 /** f32 tolerance for sums of K products of values in [-1, 1]. */
 export const F32_TOL = { atol: 1e-4, rtol: 1e-4 };
+
+/** Runs every kernel of a lowering in order in one submit; outputs and scratch start as NaN. */
+export async function runKernels(dev: Device, lowered: Lowered, inputs: Float32Array[], outCounts: number[]): Promise<Float32Array[]> {
+  await dev.prepare(...lowered.kernels);
+  const bufs: Record<string, GPUBuffer> = {};
+  inputs.forEach((x, i) => (bufs[`in${i}`] = dev.bufferFrom(x, `in${i}`)));
+  outCounts.forEach((n, i) => (bufs[`out${i}`] = dev.bufferFrom(new Float32Array(n).fill(NaN), `out${i}`)));
+  (lowered.scratch ?? []).forEach((bytes, i) => (bufs[`tmp${i}`] = dev.bufferFrom(new Float32Array(bytes / 4).fill(NaN), `tmp${i}`)));
+  try {
+    const rec = dev.recorder("test");
+    for (const k of lowered.kernels) rec.dispatch(k, bufs);
+    rec.submit();
+    return await Promise.all(outCounts.map((n, i) => dev.readF32(bufs[`out${i}`]!, n)));
+  } finally {
+    for (const b of Object.values(bufs)) b.destroy();
+  }
+}

@@ -15,29 +15,13 @@ import type { Device } from "../../src/runtime/device/index.js";
 import { OPTIMIZER_KERNELS } from "../../src/runtime/reference/exec/optim.js";
 import type { Tensor } from "../../src/runtime/reference/exec/tensor.js";
 import { adamInit, adamStep, clipGradNorm, sgdStep } from "../../src/runtime/reference/optim.js";
-import { expectClose, randomF32, testDevice } from "./helpers.js";
+import { expectClose, randomF32, testDevice, runKernels } from "./helpers.js";
 
 let dev: Device;
 beforeAll(async () => {
   dev = await testDevice();
 });
 
-/** Runs every kernel of a lowering in order in one submit; outputs and scratch start as NaN. */
-async function runLowered(lowered: Lowered, inputs: Float32Array[], outCounts: number[]): Promise<Float32Array[]> {
-  await dev.prepare(...lowered.kernels);
-  const bufs: Record<string, GPUBuffer> = {};
-  inputs.forEach((x, i) => (bufs[`in${i}`] = dev.bufferFrom(x, `in${i}`)));
-  outCounts.forEach((n, i) => (bufs[`out${i}`] = dev.bufferFrom(new Float32Array(n).fill(NaN), `out${i}`)));
-  (lowered.scratch ?? []).forEach((bytes, i) => (bufs[`tmp${i}`] = dev.bufferFrom(new Float32Array(bytes / 4).fill(NaN), `tmp${i}`)));
-  try {
-    const rec = dev.recorder("test");
-    for (const k of lowered.kernels) rec.dispatch(k, bufs);
-    rec.submit();
-    return await Promise.all(outCounts.map((n, i) => dev.readF32(bufs[`out${i}`]!, n)));
-  } finally {
-    for (const b of Object.values(bufs)) b.destroy();
-  }
-}
 
 function lower(op: string, shapes: number[][], outShapes: number[][], attrs: Attrs): Lowered {
   const arg = (shape: number[]): TensorArg => ({ dtype: "f32", shape });
@@ -63,7 +47,7 @@ describe("clip_grad_norm", () => {
     it(what, async () => {
       const grads = SIZES.map((n, i) => randomF32(n, 10 + i).map((x) => x * scale));
       const lowered = lower("clip_grad_norm", SHAPES, [...SHAPES, []], { max_norm: maxNorm });
-      const got = await runLowered(lowered, grads, [...SIZES, 1]);
+      const got = await runKernels(dev, lowered, grads, [...SIZES, 1]);
       const want = ref("clip_grad_norm", grads.map((g, i) => t64(g, SHAPES[i]!)), { max_norm: maxNorm }, [...SHAPES, []]);
       expectClose("total norm", got[2]!, want[2]!, { atol: 0, rtol: 1e-5 });
       for (let i = 0; i < SIZES.length; i++) expectClose(`clipped grad ${i}`, got[i]!, want[i]!, { atol: 1e-7, rtol: 2e-5 });
@@ -84,7 +68,7 @@ describe("sgd_update", () => {
     const lowered = lower("sgd_update", [shape, shape, [], [], shape], [shape, shape], attrs);
     for (const [step, lr] of [[1, 0.1], [2, 0.05]] as const) {
       const g = randomF32(n, 30 + step);
-      [p, buf] = (await runLowered(lowered, [p, g, scalar(lr), scalar(step), buf], [n, n])) as [Float32Array, Float32Array];
+      [p, buf] = (await runKernels(dev, lowered, [p, g, scalar(lr), scalar(step), buf], [n, n])) as [Float32Array, Float32Array];
       const [wp, wbuf] = ref("sgd_update", [rp, t64(g, shape), t64(scalar(lr), []), t64(scalar(step), []), rbuf], attrs, [shape, shape]);
       expectClose(`sgd p step ${step}`, p, wp!, STATE_TOL);
       expectClose(`sgd buf step ${step}`, buf, wbuf!, STATE_TOL);
@@ -104,13 +88,13 @@ describe.each([["adam_update"], ["adamw_update"]])("%s, 3 steps after clip_grad_
     const rstate = state.map((s, i) => ({ p: t64(s.p, SHAPES[i]!), m: t64(s.m, SHAPES[i]!), v: t64(s.v, SHAPES[i]!) }));
     for (const [step, lr] of [[1, 1e-2], [2, 8e-3], [3, 5e-3]] as const) {
       const grads = SIZES.map((n, i) => randomF32(n, 100 * step + i).map((x) => 2 * x));
-      const clipped = await runLowered(clip, grads, [...SIZES, 1]);
+      const clipped = await runKernels(dev, clip, grads, [...SIZES, 1]);
       const rclipped = ref("clip_grad_norm", grads.map((g, i) => t64(g, SHAPES[i]!)), clipAttrs, [...SHAPES, []]);
       expectClose(`norm step ${step}`, clipped[2]!, rclipped[2]!, { atol: 0, rtol: 1e-5 });
       for (let i = 0; i < SIZES.length; i++) {
         const s = state[i]!;
         const shape = SHAPES[i]!;
-        const [p, m, v] = await runLowered(upd[i]!, [s.p, clipped[i]!, s.m, s.v, scalar(lr), scalar(step)], [SIZES[i]!, SIZES[i]!, SIZES[i]!]);
+        const [p, m, v] = await runKernels(dev, upd[i]!, [s.p, clipped[i]!, s.m, s.v, scalar(lr), scalar(step)], [SIZES[i]!, SIZES[i]!, SIZES[i]!]);
         const r = rstate[i]!;
         const [wp, wm, wv] = ref(op, [r.p, { data: rclipped[i]!, shape }, r.m, r.v, t64(scalar(lr), []), t64(scalar(step), [])], attrs, [shape, shape, shape]);
         expectClose(`${op} p[${i}] step ${step}`, p!, wp!, STATE_TOL);
@@ -131,14 +115,14 @@ describe("adalora_orth_reg", () => {
   const refMats = mats.map((m, i) => t64(m, shapes[i]!));
 
   it("forward: mean of ‖C − I‖_F", async () => {
-    const [got] = await runLowered(lower("adalora_orth_reg", shapes, [[]], attrs), mats, [1]);
+    const [got] = await runKernels(dev, lower("adalora_orth_reg", shapes, [[]], attrs), mats, [1]);
     const [want] = ref("adalora_orth_reg", refMats, attrs, [[]]);
     expectClose("orth reg", got!, want!, { atol: 1e-6, rtol: 1e-5 });
   });
 
   it("backward: dR·∂R/∂A and dR·∂R/∂B", async () => {
     const dr = scalar(0.7);
-    const got = await runLowered(lower("adalora_orth_reg_backward", [[], ...shapes], shapes, attrs), [dr, ...mats], shapes.map(([r, c]) => r! * c!));
+    const got = await runKernels(dev, lower("adalora_orth_reg_backward", [[], ...shapes], shapes, attrs), [dr, ...mats], shapes.map(([r, c]) => r! * c!));
     const want = ref("adalora_orth_reg_backward", [t64(dr, []), ...refMats], attrs, shapes);
     want.forEach((w, i) => expectClose(`orth grad ${i}`, got[i]!, w, { atol: 1e-6, rtol: 1e-5 }, shapes[i]![1]));
   });

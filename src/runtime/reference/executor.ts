@@ -42,7 +42,7 @@ export interface RunOptions {
   /** Values known before the run (gradients summed over micro-batches, for the update ops). */
   values?: ReadonlyMap<string, Tensor>;
   /** Run only the ops this accepts (default: all). */
-  only?: (op: Op) => boolean;
+  ops?: (op: Op) => boolean;
 }
 
 const isTensor = (x: Data | Tensor): x is Tensor => !ArrayBuffer.isView(x);
@@ -101,7 +101,7 @@ export function runGraph(g: Graph, o: RunOptions): Map<string, Tensor> {
   for (const [k, t] of o.values ?? []) vals.set(k, { data: convert(t.data, f64), shape: t.shape });
   const ctx: KernelCtx = { f64, seed: o.seed ?? 0, step: o.step ?? 0 };
   for (const op of g.ops) {
-    if (o.only && !o.only(op)) continue;
+    if (o.ops && !o.ops(op)) continue;
     const kernel = KERNELS[op.op];
     if (!kernel) throw new Error(`reference executor: no kernel for op '${op.op}'`);
     const ins = op.inputs.map((v) => {
@@ -194,7 +194,7 @@ export function trainStep(g: Graph, state: TrainState, micro: readonly Readonly<
   const grads = new Map<string, Tensor>();
   let loss = 0;
   for (const inputs of micro) {
-    const vals = runGraph(g, { params: state.params, inputs, dims: o.dims ?? {}, dtype, seed: o.seed ?? 0, step: state.step, only: (op) => !UPDATE_OPS.has(op.op) });
+    const vals = runGraph(g, { params: state.params, inputs, dims: o.dims ?? {}, dtype, seed: o.seed ?? 0, step: state.step, ops: (op) => !UPDATE_OPS.has(op.op) });
     loss += scalar(vals, 'loss') / micro.length;
     for (const name of gradOuts) {
       const t = vals.get(name)!;
@@ -205,7 +205,7 @@ export function trainStep(g: Graph, state: TrainState, micro: readonly Readonly<
   }
   const feed: Record<string, Data> = { [LR_INPUT]: Float64Array.of(o.lr), [STEP_INPUT]: Float64Array.of(state.step) };
   for (const [k, v] of state.optim) feed[k] = v;
-  const updated = runGraph(g, { params: state.params, inputs: feed, dtype, values: grads, only: (op) => UPDATE_OPS.has(op.op) });
+  const updated = runGraph(g, { params: state.params, inputs: feed, dtype, values: grads, ops: (op) => UPDATE_OPS.has(op.op) });
   for (const op of g.ops) {
     if (!UPDATE_OPS.has(op.op) || op.op === 'clip_grad_norm') continue;
     const [p, , ...rest] = op.inputs;
