@@ -36,8 +36,17 @@ function producersOf(g: Graph): Map<string, Op> {
   return m;
 }
 
-/** add(linear-ish, scale(linear(u, B))) → linear_fused with a LoRA term. */
-function fuseLora(g: Graph): number {
+/** The attributes of linear_fused standing for a plain linear op, before any extra term. */
+function fusedAttrs(base: Op): Op["attrs"] {
+  if (base.op === "linear_fused") return { ...base.attrs };
+  return { ...(base.attrs.transposed === true ? { transposed: true } : {}), bias: base.inputs.length > 2, residual: false };
+}
+
+/**
+ * Visits every add with each operand order; `fold` returns the ops the add absorbs (after turning
+ * the add into the fused op), or undefined to leave it. Absorbed ops are removed at the end.
+ */
+function rewriteAdds(g: Graph, fold: (add: Op, first: string, second: string, u: Uses, prod: Map<string, Op>, dead: Set<Op>) => Op[] | undefined): number {
   let n = 0;
   const u = uses(g);
   const prod = producersOf(g);
@@ -45,15 +54,9 @@ function fuseLora(g: Graph): number {
   for (const add of g.ops) {
     if (add.op !== "add" || dead.has(add)) continue;
     for (const [a, b] of [[0, 1], [1, 0]] as const) {
-      const base = soleProducer(add.inputs[a]!, add, u, prod);
-      const sc = soleProducer(add.inputs[b]!, add, u, prod);
-      if (!base || base.op !== "linear" || !sc || sc.op !== "scale" || dead.has(base) || dead.has(sc)) continue;
-      const up = soleProducer(sc.inputs[0]!, sc, u, prod);
-      if (!up || up.op !== "linear" || up.inputs.length !== 2 || up.attrs.transposed === true) continue;
-      const extras = [...base.inputs.slice(2), up.inputs[0]!, up.inputs[1]!];
-      const attrs = { ...(base.attrs.transposed === true ? { transposed: true } : {}), bias: base.inputs.length > 2, lora_scale: sc.attrs.factor as number, residual: false };
-      Object.assign(add, { op: "linear_fused", inputs: [base.inputs[0]!, base.inputs[1]!, ...extras], attrs, module: base.module });
-      dead.add(base).add(sc).add(up);
+      const absorbed = fold(add, add.inputs[a]!, add.inputs[b]!, u, prod, dead);
+      if (!absorbed) continue;
+      for (const op of absorbed) dead.add(op);
       n++;
       break;
     }
@@ -62,33 +65,31 @@ function fuseLora(g: Graph): number {
   return n;
 }
 
+/** add(linear-ish, scale(linear(u, B))) → linear_fused with a LoRA term. */
+function fuseLora(g: Graph): number {
+  return rewriteAdds(g, (add, first, second, u, prod, dead) => {
+    const base = soleProducer(first, add, u, prod);
+    const sc = soleProducer(second, add, u, prod);
+    if (!base || base.op !== "linear" || !sc || sc.op !== "scale" || dead.has(base) || dead.has(sc)) return undefined;
+    const up = soleProducer(sc.inputs[0]!, sc, u, prod);
+    if (!up || up.op !== "linear" || up.inputs.length !== 2 || up.attrs.transposed === true) return undefined;
+    const attrs = { ...fusedAttrs(base), lora_scale: sc.attrs.factor as number };
+    Object.assign(add, { op: "linear_fused", inputs: [...base.inputs, up.inputs[0]!, up.inputs[1]!], attrs, module: base.module });
+    return [base, sc, up];
+  });
+}
+
 /** add(linear or linear_fused without residual, r) → the same with the residual in its epilogue. */
 function fuseResidual(g: Graph): number {
-  let n = 0;
-  const u = uses(g);
-  const prod = producersOf(g);
-  const dead = new Set<Op>();
-  for (const add of g.ops) {
-    if (add.op !== "add" || dead.has(add)) continue;
+  return rewriteAdds(g, (add, first, r, u, prod, dead) => {
+    const base = soleProducer(first, add, u, prod);
+    if (!base || dead.has(base) || (base.op !== "linear" && !(base.op === "linear_fused" && base.attrs.residual === false))) return undefined;
     const outShape = add.outputs[0]!.shape.join(",");
-    for (const [a, b] of [[0, 1], [1, 0]] as const) {
-      const base = soleProducer(add.inputs[a]!, add, u, prod);
-      if (!base || dead.has(base) || (base.op !== "linear" && !(base.op === "linear_fused" && base.attrs.residual === false))) continue;
-      const r = add.inputs[b]!;
-      const rType = g.inputs.find((v) => v.name === r) ?? prod.get(r)?.outputs.find((o) => o.name === r);
-      if (!rType || rType.shape.join(",") !== outShape || base.outputs[0]!.shape.join(",") !== outShape) continue;
-      const attrs =
-        base.op === "linear"
-          ? { ...(base.attrs.transposed === true ? { transposed: true } : {}), bias: base.inputs.length > 2, residual: true }
-          : { ...base.attrs, residual: true };
-      Object.assign(add, { op: "linear_fused", inputs: [...base.inputs, r], attrs, module: base.module });
-      dead.add(base);
-      n++;
-      break;
-    }
-  }
-  g.ops = g.ops.filter((o) => !dead.has(o));
-  return n;
+    const rType = g.inputs.find((v) => v.name === r) ?? prod.get(r)?.outputs.find((o) => o.name === r);
+    if (!rType || rType.shape.join(",") !== outShape || base.outputs[0]!.shape.join(",") !== outShape) return undefined;
+    Object.assign(add, { op: "linear_fused", inputs: [...base.inputs, r], attrs: { ...fusedAttrs(base), residual: true }, module: base.module });
+    return [base];
+  });
 }
 
 /** scale(dy, s) read only by linear gradients → their alpha. */

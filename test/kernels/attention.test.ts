@@ -4,6 +4,7 @@
 // multi-query heads, batched and shared prefixes, causal and not, rows that see no key, a size
 // that spans several key blocks and query tiles, and the small models' head shapes.
 
+import type { AttentionShape } from "../../src/codegen/wgsl/kernels/attention/shape.js";
 import { beforeAll, describe, expect, it } from "vitest";
 import { BASELINE_CAPS } from "../../src/codegen/wgsl/caps.js";
 import { lowering, type Lowered, type TensorArg } from "../../src/codegen/wgsl/lower/index.js";
@@ -21,18 +22,8 @@ beforeAll(async () => {
 });
 
 
-interface Case {
-  B: number;
-  T: number;
-  S: number;
-  Hq: number;
-  Hkv: number;
-  hd: number;
-  P: number;
-  prefixBatched: boolean;
-  causal: boolean;
-  scale: number;
-}
+/** A case is exactly the shape the kernels take. */
+type Case = AttentionShape;
 
 const CASES: Case[] = [
   { B: 2, T: 5, S: 7, Hq: 4, Hkv: 2, hd: 6, P: 3, prefixBatched: true, causal: true, scale: 1 / Math.sqrt(6) },
