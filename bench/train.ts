@@ -41,7 +41,7 @@ export const TRAIN_CASES: TrainCase[] = [
 ];
 
 /** A checkpoint folder with seeded N(0, 0.02) weights (f16 on disk), norms at 1. */
-async function syntheticModel(dir: string, config: Record<string, unknown>): Promise<void> {
+export async function syntheticModel(dir: string, config: Record<string, unknown>): Promise<void> {
   const profile = profileFromConfig(config, dir);
   if (typeof profile === "string") throw new Error(profile);
   const rng = new Prng(7);
@@ -60,7 +60,7 @@ async function syntheticModel(dir: string, config: Record<string, unknown>): Pro
   await writeSafetensors(join(dir, "model.safetensors"), tensors, { format: "pt" });
 }
 
-async function session(c: TrainCase, dir: string): Promise<Session> {
+export async function session(c: TrainCase, dir: string): Promise<Session> {
   const vocab = Number(c.config.vocab_size);
   const rng = new Prng(11);
   const rows = Array.from({ length: c.batch * (c.steps + 1) }, () => ({ input_ids: Array.from({ length: c.seq }, () => 3 + Math.floor(rng.uniform() * (vocab - 3))) }));

@@ -6,6 +6,7 @@
 import { lowering, type Lowered, type TensorArg } from "../../src/codegen/wgsl/lower/index.js";
 import { inferOp, type Attrs, type Op } from "../../src/ir/index.js";
 import type { Device } from "../../src/runtime/device/index.js";
+import type { DeviceCaps } from "../../src/codegen/wgsl/caps.js";
 import { f32ArrayToF16, f16ArrayToF32 } from "../../src/runtime/io/half.js";
 import { BACKWARD_KERNELS } from "../../src/runtime/reference/exec/backward.js";
 import { FORWARD_KERNELS, type KernelCtx } from "../../src/runtime/reference/exec/forward.js";
@@ -41,8 +42,8 @@ function bytesOf(t: TestTensor): ArrayBufferView {
   return t.dtype === "f16" ? f32ArrayToF16(t.data as Float32Array) : t.data;
 }
 
-/** Runs the op's kernels in order on the device and reads every output. */
-export async function runLowered(dev: Device, op: string, ins: TestTensor[], attrs: Attrs, rngSlot?: number): Promise<RunResult> {
+/** Runs the op's kernels in order on the device and reads every output. `caps` overrides the device's (to test another device's variant). */
+export async function runLowered(dev: Device, op: string, ins: TestTensor[], attrs: Attrs, rngSlot?: number, caps: Partial<DeviceCaps> = {}): Promise<RunResult> {
   const lower = lowering(op);
   if (!lower) throw new Error(`no lowering for ${op}`);
   const outs = outputTypes(op, ins, attrs);
@@ -52,7 +53,7 @@ export async function runLowered(dev: Device, op: string, ins: TestTensor[], att
     inputs: ins.map((t) => ({ dtype: t.dtype, shape: t.shape })),
     outputs: outs,
     attrs,
-    caps: dev.caps,
+    caps: { ...dev.caps, ...caps },
     matmul: "register",
     ...(rngSlot !== undefined ? { rngSlot } : {}),
   });
@@ -118,8 +119,9 @@ export async function checkOp(
   attrs: Attrs,
   tol: { atol: number; rtol: number },
   rngSlot?: number,
+  caps: Partial<DeviceCaps> = {},
 ): Promise<RunResult> {
-  const got = await runLowered(dev, op, ins, attrs, rngSlot);
+  const got = await runLowered(dev, op, ins, attrs, rngSlot, caps);
   const want = reference(op, ins, attrs);
   if (got.outputs.length !== want.length) throw new Error(`${op}: ${got.outputs.length} outputs, reference has ${want.length}`);
   got.outputs.forEach((g, i) => {

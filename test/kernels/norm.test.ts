@@ -1,6 +1,7 @@
 // RMSNorm and LayerNorm lowerings against the reference executor: forward on odd row widths (one
 // narrower and one wider than the workgroup), an f16 weight, and backward with every combination
 // of requested gradients, on row counts that give one chunk and several chunks of dw/db partials.
+// Each case runs both row variants: a workgroup per row (GPUs) and a thread per row (CPU adapters).
 
 import { beforeAll, describe, it } from "vitest";
 import type { Device } from "../../src/runtime/device/index.js";
@@ -27,35 +28,42 @@ const inputs = (shape: number[], seed: number): { x: TestTensor; w: TestTensor; 
   };
 };
 
-describe("forward", () => {
-  for (const shape of [[3, 5, 67], [130, 300]]) {
-    it(`rmsnorm and layernorm on ${JSON.stringify(shape)}`, async () => {
-      const { x, w, b } = inputs(shape, shape[0]!);
-      await checkOp(dev, "rmsnorm", [x, w], { eps: 1e-5 }, FWD_TOL);
-      await checkOp(dev, "layernorm", [x, w, b], { eps: 1e-5 }, FWD_TOL);
+const VARIANTS = [
+  ["workgroup per row", { isCpu: false }],
+  ["thread per row", { isCpu: true }],
+] as const;
+
+describe.each(VARIANTS)("%s", (_, caps) => {
+  describe("forward", () => {
+    for (const shape of [[3, 5, 67], [130, 300]]) {
+      it(`rmsnorm and layernorm on ${JSON.stringify(shape)}`, async () => {
+        const { x, w, b } = inputs(shape, shape[0]!);
+        await checkOp(dev, "rmsnorm", [x, w], { eps: 1e-5 }, FWD_TOL, undefined, caps);
+        await checkOp(dev, "layernorm", [x, w, b], { eps: 1e-5 }, FWD_TOL, undefined, caps);
+      });
+    }
+
+    it("rmsnorm with an f16 weight", async () => {
+      const { x, w } = inputs([7, 67], 9);
+      await checkOp(dev, "rmsnorm", [x, { ...w, dtype: "f16" }], { eps: 1e-6 }, FWD_TOL, undefined, caps);
     });
-  }
-
-  it("rmsnorm with an f16 weight", async () => {
-    const { x, w } = inputs([7, 67], 9);
-    await checkOp(dev, "rmsnorm", [x, { ...w, dtype: "f16" }], { eps: 1e-6 }, FWD_TOL);
-  });
-});
-
-describe("backward", () => {
-  it("rmsnorm_backward dx+dw on 15 rows (one chunk), dw alone on 130 rows (five chunks)", async () => {
-    const s = inputs([3, 5, 67], 21);
-    await checkOp(dev, "rmsnorm_backward", [s.x, s.w, s.dy], { eps: 1e-5, dx: true, dw: true }, BWD_TOL);
-    const l = inputs([130, 300], 22);
-    await checkOp(dev, "rmsnorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: false, dw: true }, BWD_TOL);
-    await checkOp(dev, "rmsnorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: true, dw: false }, BWD_TOL);
   });
 
-  it("layernorm_backward dx+dw+db, dw+db alone on several chunks, db alone", async () => {
-    const s = inputs([3, 5, 67], 31);
-    await checkOp(dev, "layernorm_backward", [s.x, s.w, s.dy], { eps: 1e-5, dx: true, dw: true, db: true }, BWD_TOL);
-    const l = inputs([130, 300], 32);
-    await checkOp(dev, "layernorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: false, dw: true, db: true }, BWD_TOL);
-    await checkOp(dev, "layernorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: true, dw: false, db: true }, BWD_TOL);
+  describe("backward", () => {
+    it("rmsnorm_backward dx+dw on 15 rows (one chunk), dw alone on 130 rows (five chunks)", async () => {
+      const s = inputs([3, 5, 67], 21);
+      await checkOp(dev, "rmsnorm_backward", [s.x, s.w, s.dy], { eps: 1e-5, dx: true, dw: true }, BWD_TOL, undefined, caps);
+      const l = inputs([130, 300], 22);
+      await checkOp(dev, "rmsnorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: false, dw: true }, BWD_TOL, undefined, caps);
+      await checkOp(dev, "rmsnorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: true, dw: false }, BWD_TOL, undefined, caps);
+    });
+
+    it("layernorm_backward dx+dw+db, dw+db alone on several chunks, db alone", async () => {
+      const s = inputs([3, 5, 67], 31);
+      await checkOp(dev, "layernorm_backward", [s.x, s.w, s.dy], { eps: 1e-5, dx: true, dw: true, db: true }, BWD_TOL, undefined, caps);
+      const l = inputs([130, 300], 32);
+      await checkOp(dev, "layernorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: false, dw: true, db: true }, BWD_TOL, undefined, caps);
+      await checkOp(dev, "layernorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: true, dw: false, db: true }, BWD_TOL, undefined, caps);
+    });
   });
 });
