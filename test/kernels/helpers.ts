@@ -92,3 +92,9 @@ export async function runKernels(dev: Device, lowered: Lowered, inputs: Float32A
     for (const b of Object.values(bufs)) b.destroy();
   }
 }
+
+/** Kernels with a per-device row variant, run both ways whatever the test device is. */
+export const ROW_VARIANTS = [
+  ["workgroup per row", { isCpu: false }],
+  ["thread per row", { isCpu: true }],
+] as const;

@@ -5,7 +5,7 @@
 
 import { beforeAll, describe, it } from "vitest";
 import type { Device } from "../../src/runtime/device/index.js";
-import { randomF32, testDevice } from "./helpers.js";
+import { randomF32, ROW_VARIANTS, testDevice } from "./helpers.js";
 import { checkOp, f32t, type TestTensor } from "./lowered.js";
 
 // Row statistics in f32 over up to 300 values; dw/db sum up to 130 rows.
@@ -28,12 +28,7 @@ const inputs = (shape: number[], seed: number): { x: TestTensor; w: TestTensor; 
   };
 };
 
-const VARIANTS = [
-  ["workgroup per row", { isCpu: false }],
-  ["thread per row", { isCpu: true }],
-] as const;
-
-describe.each(VARIANTS)("%s", (_, caps) => {
+describe.each(ROW_VARIANTS)("%s", (_, caps) => {
   describe("forward", () => {
     for (const shape of [[3, 5, 67], [130, 300]]) {
       it(`rmsnorm and layernorm on ${JSON.stringify(shape)}`, async () => {

@@ -3,11 +3,12 @@
  * [B,T,V], row (b,t) scored against labels[b,t+1]. One workgroup per row reads the vocabulary in
  * chunks of the workgroup width with an online max/sum (softmax in f32 with the max subtracted),
  * so any V fits; rows whose target is ignore_index (or the last position) skip the vocabulary.
+ * On a CPU adapter one thread owns a row instead (no barriers: each is a coroutine switch there).
  * The mean needs the number of counted tokens, computed on the device by a one-workgroup kernel:
  * after the rows in forward (sum and count of per-row losses in tmp0), before them in backward
  * (g = dloss / count in tmp0). Labels outside [0, V) count as ignored; the reference rejects them.
  */
-import { input, kernel, load, output, RED_VAR, scratch, WG_SUM, type BindingDecl } from "../kernels/common.js";
+import { input, kernel, load, mapKernel, output, RED_VAR, scratch, WG_SUM, type BindingDecl } from "../kernels/common.js";
 import { registerLowerings } from "./registry.js";
 import type { LowerContext, Lowering, TensorArg } from "./types.js";
 
@@ -20,6 +21,18 @@ function shape(ctx: LowerContext): { B: number; T: number; V: number; rows: numb
   if (typeof ig !== "number" || !Number.isInteger(ig)) throw new Error(`${ctx.op.op}: ignore_index must be an integer`);
   return { B, T, V, rows: B * T, ignore: `${ig}i`, logits };
 }
+
+/** (max, Σ exp(x − max)) of logits row `off`, by one thread (`lid` unused). */
+const rowStatsSerial = (logits: TensorArg): string => `
+fn row_stats(off: u32, lid: u32) -> vec2<f32> {
+  var m = -3.0e38;
+  var s = 0.0;
+  for (var v = 0u; v < V; v = v + 1u) {
+    let x = ${load("in0", logits.dtype, "off + v")};
+    if (x > m) { s = s * exp(m - x) + 1.0; m = x; } else { s = s + exp(x - m); }
+  }
+  return vec2<f32>(m, s);
+}`;
 
 /** (max, Σ exp(x − max)) of logits row `off`, merged across the workgroup. */
 const rowStats = (logits: TensorArg): string => `
@@ -59,21 +72,45 @@ if (lid == 0u) {
 let y = workgroupUniformLoad(&label);
 let off = row * V;`;
 
+/** The same for a row one thread owns. */
+const TARGET_SERIAL = `let t = row % T;
+var y = IGNORE;
+if (t + 1u < T) { y = in1[row + 1u]; }
+if (y < 0 || y >= i32(V)) { y = IGNORE; }
+let off = row * V;`;
+
 /** The target-row test every kernel shares, for the count kernels (one thread per row). */
 const COUNTED = "(r % T + 1u < T) && in1[r + 1u] != IGNORE && in1[r + 1u] >= 0 && in1[r + 1u] < i32(V)";
 
+/**
+ * A kernel over rows. `body` is written for the workgroup-per-row form: it reads its thread as
+ * `LID`, strides the vocabulary by `STEP` and tests `LID == 0u` for once-per-row work; on a CPU
+ * adapter those become 0u and 1u and one thread runs the whole row.
+ */
 function rowKernel(ctx: LowerContext, label: string, bindings: BindingDecl[], body: string): ReturnType<typeof kernel> {
   const s = shape(ctx);
+  const consts = { T: s.T, V: s.V, ROWS: s.rows, IGNORE: s.ignore };
+  if (ctx.caps.isCpu)
+    return mapKernel({
+      label: `${label}_${s.rows}x${s.V}_serial`,
+      caps: ctx.caps,
+      n: s.rows,
+      bindings,
+      consts,
+      helpers: rowStatsSerial(s.logits),
+      body: `let row = i;\n${TARGET_SERIAL}\n${body.replaceAll("LID", "0u").replaceAll("STEP", "1u")}`,
+      flops: 4 * s.rows * s.V,
+    });
   return kernel({
     label: `${label}_${s.rows}x${s.V}`,
     caps: ctx.caps,
     bindings,
     workgroupSize: ROW_WG,
     groups: s.rows,
-    consts: { T: s.T, V: s.V, ROWS: s.rows, IGNORE: s.ignore },
+    consts,
     workgroupVars: ["red_m: array<f32, WG>", "red_s: array<f32, WG>", "label: i32"],
     helpers: rowStats(s.logits),
-    body: `let row = group;\nif (row >= ROWS) { return; }\n${TARGET}\n${body}`,
+    body: `let row = group;\nif (row >= ROWS) { return; }\n${TARGET}\n${body.replaceAll("LID", "lid").replaceAll("STEP", "WG")}`,
     flops: 4 * s.rows * s.V,
   });
 }
@@ -100,11 +137,11 @@ const crossEntropy: Lowering = (ctx) => {
     "cross_entropy_rows",
     [input(0, s.logits.dtype), input(1, "i32"), scratch(0)],
     `if (y == IGNORE) {
-  if (lid == 0u) { tmp0[2u * row] = 0.0; tmp0[2u * row + 1u] = 0.0; }
+  if (LID == 0u) { tmp0[2u * row] = 0.0; tmp0[2u * row + 1u] = 0.0; }
   return;
 }
-let st = row_stats(off, lid);
-if (lid == 0u) {
+let st = row_stats(off, LID);
+if (LID == 0u) {
   tmp0[2u * row] = st.x + log(st.y) - ${load("in0", s.logits.dtype, "off + u32(y)")};
   tmp0[2u * row + 1u] = 1.0;
 }`,
@@ -145,13 +182,13 @@ if (lid == 0u) { tmp0[0] = select(0.0, ${load("in2", dloss.dtype, "0u")} / count
     "cross_entropy_bwd_rows",
     [input(0, s.logits.dtype), input(1, "i32"), scratch(0), output(0, "f32")],
     `if (y == IGNORE) {
-  for (var v = lid; v < V; v = v + WG) { out0[off + v] = 0.0; }
+  for (var v = LID; v < V; v = v + STEP) { out0[off + v] = 0.0; }
   return;
 }
-let st = row_stats(off, lid);
+let st = row_stats(off, LID);
 let lg = log(st.y);
 let g = tmp0[0];
-for (var v = lid; v < V; v = v + WG) {
+for (var v = LID; v < V; v = v + STEP) {
   let p = g * exp(${X("off + v")} - st.x - lg);
   out0[off + v] = select(p, p - g, v == u32(y));
 }`,
