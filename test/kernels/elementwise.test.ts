@@ -8,7 +8,7 @@ import { loweredOps } from "../../src/codegen/wgsl/lower/index.js";
 import { OPS } from "../../src/ir/index.js";
 import type { Device } from "../../src/runtime/device/index.js";
 import { randomF32, testDevice } from "./helpers.js";
-import { checkOp, f32t, runLowered, type TestTensor } from "./lowered.js";
+import { checkOp, f32t, runLowered, type RunResult, type TestTensor } from "./lowered.js";
 
 // exp/tanh in f32 (a few ulp each) and erf by A&S 7.1.26 (|error| ≤ 1.5e-7).
 const TOL = { atol: 2e-6, rtol: 2e-5 };
@@ -21,6 +21,26 @@ beforeAll(async () => {
 const SHAPE = [3, 7, 13];
 const N = 3 * 7 * 13;
 const scaled = (n: number, seed: number, k: number): Float32Array => randomF32(n, seed).map((v) => v * k);
+
+/** Every kernel of the op ran in the four-lanes-a-thread form. */
+const allVec4 = (r: RunResult): void => expect(r.lowered.kernels.every((k) => k.label.endsWith("_v4"))).toBe(true);
+
+describe("four elements a thread (f32, no broadcasting, size a multiple of 4)", () => {
+  const S4 = [4, 6, 10];
+  it("silu, gelu_tanh, sigmoid forward and backward", async () => {
+    for (const [i, op] of ["silu", "gelu_tanh", "sigmoid"].entries()) {
+      const x = f32t(S4, scaled(240, 40 + i, op === "sigmoid" ? 0.999 : 9).map((v) => (op === "sigmoid" ? 0.5 + 0.5 * v : v)));
+      allVec4(await checkOp(dev, op, [x], {}, TOL));
+      allVec4(await checkOp(dev, `${op}_backward`, [x, f32t(S4, randomF32(240, 50 + i))], {}, TOL));
+    }
+  });
+  it("add, mul and scale", async () => {
+    const [a, b] = [f32t(S4, randomF32(240, 61)), f32t(S4, randomF32(240, 62))];
+    allVec4(await checkOp(dev, "add", [a, b], {}, TOL));
+    allVec4(await checkOp(dev, "mul", [a, b], {}, TOL));
+    allVec4(await checkOp(dev, "scale", [a], { factor: -1.5 }, TOL));
+  });
+});
 
 describe("activations", () => {
   for (const [i, op] of ["silu", "gelu_tanh", "gelu", "relu", "tanh", "sigmoid"].entries()) {

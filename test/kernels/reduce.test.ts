@@ -2,7 +2,7 @@
 // (down to a scalar), add_grad over more inputs than one kernel binds, mean over the sequence and
 // its backward, and chatglm2's fused SwiGLU forward and backward.
 
-import { beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../src/runtime/device/index.js";
 import { randomF32, testDevice } from "./helpers.js";
 import { checkOp, f32t, type TestTensor } from "./lowered.js";
@@ -35,6 +35,9 @@ describe("sums", () => {
   it("add_grad of 3 inputs and of 9 (two kernels)", async () => {
     await checkOp(dev, "add_grad", [1, 2, 3].map((s) => rand([5, 7], s)), {}, SUM_TOL);
     await checkOp(dev, "add_grad", [1, 2, 3, 4, 5, 6, 7, 8, 9].map((s) => rand([5, 7], 10 + s)), {}, SUM_TOL);
+    // A size that is a multiple of 4 runs four elements a thread.
+    const r = await checkOp(dev, "add_grad", [1, 2, 3, 4, 5, 6, 7, 8].map((s) => rand([6, 8], 20 + s)), {}, SUM_TOL);
+    expect(r.lowered.kernels.map((k) => k.label)).toEqual(["add_grad_48_0+7_v4", "add_grad_48_7+1_v4"]);
   });
 });
 

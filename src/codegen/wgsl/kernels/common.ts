@@ -12,6 +12,8 @@ export interface BindingDecl {
   name: string;
   dtype: DType | "u32";
   access: BindingAccess;
+  /** Bound as `array<vec4<f32>>` (f32 only): four elements a load. */
+  vec4?: boolean;
 }
 
 /** `in0` read as its dtype, `out0` written. */
@@ -25,7 +27,7 @@ export const elemBytes = (dtype: DType): number => (dtype === "f16" ? 2 : 4);
 function toBinding(d: BindingDecl, binding: number): KernelBinding {
   // i32 data is uploaded as 32-bit words: the host elem type is u32 (the bit pattern is the same).
   const elem = d.dtype === "i32" ? "u32" : d.dtype;
-  return { binding, name: d.name, access: d.access, type: `array<${d.dtype}>`, elem };
+  return { binding, name: d.name, access: d.access, type: d.vec4 ? `array<vec4<${d.dtype}>>` : `array<${d.dtype}>`, elem };
 }
 
 /** An f32 value of element `idx` of a float binding (f16 widens). */

