@@ -99,7 +99,7 @@ export async function benchTraining(dev: Device, log: (s: string) => void): Prom
       const tokens = c.batch * c.seq;
       const row = async (label: string, fuse: boolean) => {
         const graph = fuse ? s.trainGraph : compileSpec(s.spec, { baseDir: dir, fuse: false }).graph!;
-        const b = await openGpuBackend({ ...s, trainGraph: graph }, dev);
+        const b = await openGpuBackend({ ...s, trainGraph: graph }, dev, { fusedUpdate: fuse });
         const ms = median(await timeSteps((g) => b.step(groups[g % groups.length]!, 1e-3), c.steps));
         const d = dispatchesPerStep(b.program, 1);
         log(`  ${c.name.padEnd(38)} ${label.padEnd(8)} ${ms.toFixed(1).padStart(8)} ms  ${((tokens * 1000) / ms).toFixed(0).padStart(6)} tok/s  ${String(d).padStart(4)} dispatches  peak ${(b.program.memory.peakBytes / 2 ** 20).toFixed(1)} MiB`);

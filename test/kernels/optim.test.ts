@@ -156,7 +156,7 @@ describe("fused optimizer over packed arenas", () => {
 
   it("AdamW with clipping: 3 steps in one dispatch each equal the per-tensor reference", async () => {
     const N = FUSED_NAMES;
-    const hyper = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, clip: true };
+    const hyper = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.05, clip: true, writeClipped: true };
     const maxNorm = 3;
     const upd = fusedOptimizerKernel(segments, "adamw", hyper, dev.caps);
     const norm = fusedGradNormKernels(segments, maxNorm, dev.caps);
@@ -181,12 +181,15 @@ describe("fused optimizer over packed arenas", () => {
           [N.coef]: scalar(NaN),
           [N.norm]: scalar(NaN),
           [N.partials]: new Float32Array(norm.partialsBytes / 4).fill(NaN),
+          [N.clipped]: new Float32Array(arena),
         },
-        [N.params, N.m, N.v, N.norm],
+        [N.params, N.m, N.v, N.norm, N.clipped],
       );
       const rg = segments.map((s) => Float64Array.from(slice(grads, s)));
       const total = clipGradNorm(rg, maxNorm);
       expectClose(`fused norm step ${step}`, out[N.norm]!, [total], { atol: 0, rtol: 1e-5 });
+      // clipGradNorm clipped rg in place; the kernel kept its clipped gradients too.
+      segments.forEach((s, i) => expectClose(`fused clipped seg ${i} step ${step}`, slice(out[N.clipped]!, s), rg[i]!, { atol: 1e-7, rtol: 1e-5 }));
       segments.forEach((s, i) => {
         adamStep(refP[i]!, rg[i]!, refS[i]!, { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: s.weightDecay ?? 0.05, decoupled: true });
         expectClose(`fused p seg ${i} step ${step}`, slice(out[N.params]!, s), refP[i]!, STATE_TOL);

@@ -37,6 +37,8 @@ export interface GpuBackendOptions {
   matmul: MatmulVariant;
   /** Store frozen linear weights as f16 (precision f16). */
   f16Weights?: boolean;
+  /** One optimizer dispatch over the arenas (default); false plans one update op at a time. */
+  fusedUpdate?: boolean;
   adalora?: AdaloraAllocation;
   padId?: number;
 }
@@ -70,7 +72,7 @@ export class GpuBackend implements TrainBackend {
   }
 
   static async create(dev: Device, o: GpuBackendOptions): Promise<GpuBackend> {
-    const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: dev.caps, matmul: o.matmul, f16Weights: o.f16Weights === true });
+    const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: dev.caps, matmul: o.matmul, f16Weights: o.f16Weights === true, fusedUpdate: o.fusedUpdate !== false });
     const exec = await ProgramExecutor.create(dev, program);
     const b = new GpuBackend(dev, program, exec, o);
     b.uploadParams();

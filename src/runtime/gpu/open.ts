@@ -8,7 +8,7 @@ import { diag } from "../../diagnostics/index.js";
 import { chooseMatmulVariant, openDevice, type Device } from "../device/index.js";
 import { adaloraAllocation } from "../train/adalora.js";
 import { DiagnosticsError, type Session } from "../train/session.js";
-import { GpuBackend } from "./backend.js";
+import { GpuBackend, type GpuBackendOptions } from "./backend.js";
 
 export function longestExample(s: Session): number {
   let T = 1;
@@ -16,7 +16,8 @@ export function longestExample(s: Session): number {
   return T;
 }
 
-export async function openGpuBackend(s: Session, device?: Device): Promise<GpuBackend> {
+/** `options` overrides what the session implies (the bench's unfused baseline plans updates per op). */
+export async function openGpuBackend(s: Session, device?: Device, options: Pick<GpuBackendOptions, "fusedUpdate"> = {}): Promise<GpuBackend> {
   const dev = device ?? (await openDevice());
   const f16 = s.spec.train.precision === "f16";
   if (f16 && !dev.caps.f16) throw new DiagnosticsError([diag("P802", s.spec.file, s.spec.train.span, [dev.info.adapter.description || "this device"])]);
@@ -33,5 +34,6 @@ export async function openGpuBackend(s: Session, device?: Device): Promise<GpuBa
     f16Weights: f16,
     ...(adalora ? { adalora } : {}),
     padId: s.tokenizer?.padId ?? 0,
+    ...options,
   });
 }

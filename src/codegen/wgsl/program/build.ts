@@ -20,6 +20,7 @@ import { layoutArenas, placeArenas } from "./arenas.js";
 import { chooseF16Weights } from "./precision.js";
 import { BufferPool } from "./pool.js";
 import { concreteAttrs, evalDim, valueShapes, type DimEnv } from "./shapes.js";
+import { planFusedUpdate, type FusedUpdate } from "./update.js";
 import {
   alignUp,
   BINDING_ALIGN,
@@ -42,6 +43,8 @@ export interface BuildOptions {
   matmul: MatmulVariant;
   /** Store frozen weights that only linear ops read as f16 (needs caps.f16). */
   f16Weights?: boolean;
+  /** The optimizer as one dispatch over the arenas where the graph allows (update.ts); default true. */
+  fusedUpdate?: boolean;
 }
 
 const ELEM_BYTES = { f32: 4, f16: 2, i32: 4 } as const;
@@ -304,7 +307,10 @@ export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefi
 
   if (train) {
     // Optimizer state: one arena set per slot kind, in the trainable arena's order.
-    const slotInputs = train.inputs.filter((v) => !isPerBatchInput(v.name));
+    // In the trainable arena's order, so a tensor has one element offset in every arena.
+    const order = new Map(trainables.map((p, i) => [p.name, i]));
+    const rank = (name: string): number => order.get(name.split(".").slice(2).join(".")) ?? order.size;
+    const slotInputs = train.inputs.filter((v) => !isPerBatchInput(v.name)).sort((x, y) => rank(x.name) - rank(y.name));
     const bySlot = new Map<string, { name: string; bytes: number; shape: number[] }[]>();
     for (const v of slotInputs) {
       const slot = v.name.split(".")[1]!;
@@ -361,7 +367,12 @@ export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefi
 
 function planStep(bld: Builder, g: Graph, maxBinding: number): NonNullable<Program["step"]> {
   const trainable = new Map(g.params.filter((p) => p.trainable).map((p) => [p.name, p]));
-  const gradParams = g.outputs.filter((v) => v.startsWith("grad.") && trainable.has(v.slice(5))).map((v) => v.slice(5));
+  const order = new Map([...trainable.keys()].map((p, i) => [p, i]));
+  // In the trainable arena's order (see buildProgram's state arenas).
+  const gradParams = g.outputs
+    .filter((v) => v.startsWith("grad.") && trainable.has(v.slice(5)))
+    .map((v) => v.slice(5))
+    .sort((a, b) => order.get(a)! - order.get(b)!);
   const items = gradParams.map((p) => ({ name: p, bytes: tensorBytes("f32", trainable.get(p)!.shape) }));
   const layout = layoutArenas(items, maxBinding);
   const acc = placeArenas(layout, "grad", "grad", (b, r, l) => bld.buffer(b, r, l));
@@ -418,9 +429,22 @@ function planStep(bld: Builder, g: Graph, maxBinding: number): NonNullable<Progr
     grads[p] = s;
     bld.persistent.set(gradName(p), { ...s, dtype: "f32", shape: trainable.get(p)!.shape });
   }
-  const updateOuts = updateOps.flatMap((op) => op.outputs.map((o) => o.name));
-  const u = bld.phase({ graph: g, ops: updateOps, keep: new Set(updateOuts), rngBuffer: rngBuf.id });
+  const fused = bld.o.fusedUpdate === false ? undefined : planFusedUpdate(updateHost(bld), updateOps, grads);
+  const { update, clipped, gradNorm } = fused ?? perOpUpdate(bld, g, updateOps, rngBuf.id);
   for (const p of gradParams) bld.persistent.delete(gradName(p));
+  const step: NonNullable<Program["step"]> = { micro: m.commands, accumulateFirst, accumulate, update, loss: sliceOf(loss), grads, clipped, rng };
+  if (gradNorm) step.gradNorm = gradNorm;
+  return step;
+}
+
+function updateHost(bld: Builder): Parameters<typeof planFusedUpdate>[0] {
+  return { caps: bld.o.caps, buffers: bld.buffers, persistent: bld.persistent, buffer: (b, r, l) => bld.buffer(b, r, l), kernel: (s) => bld.kernel(s) };
+}
+
+/** The update ops lowered one by one, each output copied over its parameter or state. */
+function perOpUpdate(bld: Builder, g: Graph, updateOps: Op[], rngBuffer: number): FusedUpdate {
+  const updateOuts = updateOps.flatMap((op) => op.outputs.map((o) => o.name));
+  const u = bld.phase({ graph: g, ops: updateOps, keep: new Set(updateOuts), rngBuffer });
   const update = [...u.commands];
   const clipped: Record<string, Slice> = {};
   let gradNorm: Slice | undefined;
@@ -441,9 +465,7 @@ function planStep(bld: Builder, g: Graph, maxBinding: number): NonNullable<Progr
       update.push({ kind: "copy", src: sliceOf(u.locs.get(op.outputs[i]!.name)!), dst: sliceOf(dst), label: `next ${name}` });
     });
   }
-  const step: NonNullable<Program["step"]> = { micro: m.commands, accumulateFirst, accumulate, update, loss: sliceOf(loss), grads, clipped, rng };
-  if (gradNorm) step.gradNorm = gradNorm;
-  return step;
+  return gradNorm ? { update, clipped, gradNorm } : { update, clipped };
 }
 
 function sliceOf(l: Slice): Slice {

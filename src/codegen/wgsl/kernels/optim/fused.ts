@@ -36,6 +36,8 @@ export interface FusedHyper {
   nesterov?: boolean;
   /** Multiply gradients by coef[0] (clip_grad_norm's coefficient) as they are read. */
   clip?: boolean;
+  /** With `clip`, also store each clipped gradient in clipped_grads (same arena layout). */
+  writeClipped?: boolean;
 }
 
 /** Binding names of the fused kernels. */
@@ -48,6 +50,7 @@ export const FUSED_NAMES = {
   lr: "lr",
   step: "step",
   coef: "clip_coef",
+  clipped: "clipped_grads",
   norm: "grad_norm",
   partials: "norm_partials",
 } as const;
@@ -121,9 +124,11 @@ export function fusedOptimizerKernel(params: readonly ParamSegment[], kind: Fuse
   bind(N.lr, "read");
   bind(N.step, "read");
   if (hyper.clip) bind(N.coef, "read");
+  const keepClipped = hyper.clip === true && hyper.writeClipped === true;
+  if (keepClipped) bind(N.clipped, "read_write");
 
   const g = elementGrid(total, caps);
-  const grad = `${N.grads}[o]${hyper.clip ? ` * ${N.coef}[0]` : ""}`;
+  const grad = keepClipped ? "gc" : `${N.grads}[o]${hyper.clip ? ` * ${N.coef}[0]` : ""}`;
   let update: string;
   if (adam) {
     const h = { beta1: hyper.beta1 ?? 0.9, beta2: hyper.beta2 ?? 0.999, eps: hyper.eps ?? 1e-8, weightDecay: wd, decoupled: kind === "adamw" };
@@ -150,7 +155,7 @@ ${g.index}
 if (i >= ${total}u) { return; }
 ${seg.lookup}
 let lr = ${N.lr}[0];
-let t = ${N.step}[0];
+let t = ${N.step}[0];${keepClipped ? `\nlet gc = ${N.grads}[o] * ${N.coef}[0];\n${N.clipped}[o] = gc;` : ""}
 ${update}`;
   const wgsl = renderModule({
     bindings,
