@@ -73,7 +73,7 @@ export async function checkStep(c: Compiled, micro: MicroBatch[], o: { B: number
   for (const [k, v] of values) expectNear(`updated ${k}`, v, want.get(k) ?? state.params.get(k)!, TOL.param);
   const snap = await backend.snapshot();
   for (const [k, v] of state.optim) expectNear(`state ${k}`, snap.optim.get(k)!, want.get(k) ?? v, TOL.param);
-  if (o.adalora) expect(backend.rankPattern()).toEqual(state.allocator?.rankPattern);
+  if (o.adalora) expect(await backend.rankPattern()).toEqual(state.allocator?.rankPattern);
 
   // Evaluation of the updated model, on the first micro-batch.
   const evalRef = scalar(runGraph(c.evalGraph, { params: state.params, inputs: graphInputs(c.evalGraph, padded[0]!), dtype: "f32", seed }), "loss");

@@ -1,8 +1,9 @@
 /**
- * (On the CPU reference, so runs start in milliseconds; test/gpu checks the GPU backend computes
- * the same steps.) Checkpoints resume bit-identically: a run resumed from a mid-run checkpoint ends with the same
- * adapter bytes (and optimizer state, and AdaLoRA rank pattern) as the uninterrupted run. And a run
- * killed at random moments, saves included, always leaves loadable checkpoints behind.
+ * (On the CPU reference, so runs start in milliseconds, but for one run on the WebGPU device;
+ * test/gpu checks the GPU backend computes the same steps.) Checkpoints resume bit-identically: a
+ * run resumed from a mid-run checkpoint ends with the same adapter bytes (and optimizer state, and
+ * AdaLoRA rank pattern) as the uninterrupted run. And a run killed at random moments, saves
+ * included, always leaves loadable checkpoints behind.
  */
 import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -56,6 +57,22 @@ describe("resume", () => {
     expect(Object.keys(cfg.rank_pattern).length).toBe(2);
     expect(existsSync(join(dir, "full", "out", "metrics.jsonl"))).toBe(true);
     expect(readFileSync(join(dir, "full", "out", "loss.svg"), "utf8")).toContain("<polyline");
+  });
+
+  it("on the WebGPU device too: resumed past AdaLoRA's final masking, the same bytes", async () => {
+    // tinit = tfinal = 1 of 6 steps: the final masking (EMAs reset) is step 5, so the run resumed
+    // from checkpoint-4 restores the device EMAs and keep-mask and crosses it.
+    const full = setup("gpu-full");
+    expect((await pefc("run", "--device", "gpu", full)).code).toBe(0);
+    const resumed = setup("gpu-resumed");
+    const r = await pefc("run", "--device", "gpu", resumed, "--resume", join(dir, "gpu-full", "out", "checkpoint-4"));
+    expect(r.err).toBe("");
+    expect(r.code).toBe(0);
+    for (const f of ["adapter_model.safetensors", "adapter_config.json", "trainer_tensors.safetensors"]) {
+      const a = readFileSync(join(dir, "gpu-full", "out", "checkpoint-6", f));
+      const b = readFileSync(join(dir, "gpu-resumed", "out", "checkpoint-6", f));
+      expect(a.equals(b), f).toBe(true);
+    }
   });
 
   it("refuses a checkpoint of another spec with a clear message", async () => {

@@ -7,23 +7,24 @@
  * (the loss is part of StepOutcome), which costs one queue drain per step: measured on llvmpipe it
  * is the end of the step's own work, since nothing else is queued.
  *
- * AdaLoRA's rank allocation still runs on the CPU after each step (the reference RankAllocator on
- * read-back A, E, B and their gradients; the masked E is written back).
+ * AdaLoRA's rank allocation (rank-allocator.ts) is recorded into the same encoder right after the
+ * update and reads nothing back: its EMAs and keep-mask stay on the device until a checkpoint or
+ * the saved adapter asks for them.
  */
 import type { Graph } from "../../ir/index.js";
 import { LR_INPUT, STEP_INPUT } from "../../ir/step-names.js";
-import { buildProgram, type Program, type RngSlot, type Slice } from "../../codegen/wgsl/program/index.js";
+import { buildProgram, type ParamLoc, type Program, type RngSlot, type Slice } from "../../codegen/wgsl/program/index.js";
 import type { MatmulVariant } from "../../codegen/wgsl/matmul/index.js";
 import type { Device } from "../device/index.js";
 import { f32ArrayToF16 } from "../io/half.js";
 import type { AdaloraAllocation } from "../reference/executor.js";
 import { streamId } from "../reference/exec/tensor.js";
-import { RankAllocator, type AdaloraMatrix } from "../reference/rank-allocator.js";
 import { streamKey } from "../reference/rng.js";
 import type { MicroBatch, StepOutcome, TrainBackend, TrainSnapshot } from "../train/backend.js";
 import { graphInputs } from "../train/inputs.js";
 import { ProgramExecutor } from "./executor.js";
 import { padBatch } from "./pad.js";
+import { GpuRankAllocator, type DeviceAllocMatrix, type DeviceSlice } from "./rank-allocator.js";
 
 export interface GpuBackendOptions {
   trainGraph: Graph;
@@ -55,7 +56,7 @@ const BATCH_INPUTS = ["input_ids", "labels", "positions"] as const;
 export class GpuBackend implements TrainBackend {
   readonly device: string;
   private step_ = 0;
-  private allocator: RankAllocator | undefined;
+  private allocator: GpuRankAllocator | undefined;
   private staging: GPUBuffer | undefined;
   private stagingSlots = 0;
   private losses: { buf: GPUBuffer; read: GPUBuffer; slots: number } | undefined;
@@ -75,9 +76,36 @@ export class GpuBackend implements TrainBackend {
     const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: dev.caps, matmul: o.matmul, f16Weights: o.f16Weights === true, fusedUpdate: o.fusedUpdate !== false });
     const exec = await ProgramExecutor.create(dev, program);
     const b = new GpuBackend(dev, program, exec, o);
+    if (o.adalora) b.allocator = await GpuRankAllocator.create(dev, o.adalora.config, b.allocationMatrices(o.adalora));
     b.uploadParams();
     await dev.flush();
     return b;
+  }
+
+  /**
+   * Where the allocation finds each matrix's A, E, B and the gradients PEFT's update_and_allocate
+   * sees: the clipped ones when the run clips. The update phase keeps those until it ends, and the
+   * allocation is recorded right after it, so they are still there.
+   */
+  private allocationMatrices(a: AdaloraAllocation): DeviceAllocMatrix[] {
+    const s = this.program.step;
+    if (!s) throw new Error("gpu: AdaLoRA's allocation needs a training step");
+    const grads = Object.keys(s.clipped).length ? s.clipped : s.grads;
+    const slice = (loc: Slice): DeviceSlice => ({ buffer: this.exec.buffer(loc), offset: loc.offset, size: loc.bytes });
+    const param = (name: string): ParamLoc => {
+      const p = this.program.params.find((q) => q.name === name);
+      if (!p) throw new Error(`gpu: no parameter ${name}`);
+      if (p.dtype !== "f32") throw new Error(`gpu: parameter ${name} is stored ${p.dtype}`);
+      return p;
+    };
+    const numel = (p: ParamLoc): number => p.shape.reduce((x, y) => x * y, 1);
+    return a.matrices.map((m) => {
+      const [A, E, B] = [param(m.A), param(m.E), param(m.B)];
+      const r = E.shape[0]!;
+      const g: DeviceAllocMatrix["grads"] = {};
+      for (const [part, name] of [["A", m.A], ["E", m.E], ["B", m.B]] as const) if (grads[name]) g[part] = slice(grads[name]);
+      return { name: m.name, r, inF: numel(A) / r, outF: numel(B) / r, params: { A: slice(A), E: slice(E), B: slice(B) }, grads: g };
+    });
   }
 
   private uploadParams(): void {
@@ -157,6 +185,7 @@ export class GpuBackend implements TrainBackend {
       dispatches += this.exec.record(enc, i === 0 ? s.accumulateFirst : s.accumulate, `accumulate ${i}`);
     }
     dispatches += this.exec.record(enc, s.update, "update");
+    if (this.allocator) dispatches += this.allocator.record(enc, this.step_);
     if (s.gradNorm) enc.copyBufferToBuffer(this.exec.buffer(s.gradNorm), s.gradNorm.offset, losses.buf, 4 * n, 4);
     enc.copyBufferToBuffer(losses.buf, 0, losses.read, 0, 4 * (n + 1));
     this.dev.gpu.queue.submit([enc.finish()]);
@@ -168,7 +197,6 @@ export class GpuBackend implements TrainBackend {
     this.dev.checkErrors();
     let loss = 0;
     for (let i = 0; i < n; i++) loss += got[i]! / n;
-    if (this.o.adalora) await this.allocate(this.o.adalora);
     return s.gradNorm ? { loss, gradNorm: got[n]! } : { loss };
   }
 
@@ -224,11 +252,8 @@ export class GpuBackend implements TrainBackend {
 
   async snapshot(): Promise<TrainSnapshot> {
     const snap: TrainSnapshot = { step: this.step_, params: await this.values(), optim: await this.readSlices(this.program.state) };
-    const a = this.allocator?.exportState();
-    if (a) {
-      const f32 = (v: ArrayLike<number>) => Float32Array.from(v);
-      snap.allocator = { tensors: new Map([...a.tensors].map(([k, v]) => [k, f32(v)])), ...(a.rankPattern ? { rankPattern: a.rankPattern } : {}) };
-    }
+    const a = await this.allocator?.exportState();
+    if (a) snap.allocator = a;
     return snap;
   }
 
@@ -244,44 +269,18 @@ export class GpuBackend implements TrainBackend {
       if (!loc) throw new Error(`gpu: snapshot has optimizer state ${k}, which the program lacks`);
       this.exec.write(loc, v);
     }
-    const a = this.o.adalora;
-    if (s.allocator && a) {
-      const r = new Map(a.matrices.map((m) => [m.name, this.program.params.find((p) => p.name === m.E)!.shape[0]!]));
-      const allocator = new RankAllocator(a.config, a.matrices.map((m) => ({ name: m.name, r: r.get(m.name)! })));
-      allocator.importState({ tensors: new Map([...s.allocator.tensors].map(([k, v]) => [k, v.slice()])), ...(s.allocator.rankPattern ? { rankPattern: s.allocator.rankPattern } : {}) });
-      this.allocator = allocator;
-    }
+    this.allocator?.importState(s.allocator);
     await this.dev.flush();
   }
 
-  rankPattern(): Record<string, boolean[]> | undefined {
-    return this.allocator?.rankPattern;
-  }
-
-  /** PEFT's update_and_allocate on the CPU, as the reference executor runs it. */
-  private async allocate(a: AdaloraAllocation): Promise<void> {
-    const s = this.program.step!;
-    const names = a.matrices.flatMap((m) => [m.A, m.E, m.B]);
-    const vals = await this.read(names);
-    const grads = Object.keys(s.clipped).length ? await this.clippedGrads() : await this.grads();
-    const gradOf = (p: string): Float32Array => grads.get(p) ?? new Float32Array(vals.get(p)!.length);
-    const mats: AdaloraMatrix[] = a.matrices.map((m) => {
-      const A = vals.get(m.A)!;
-      const B = vals.get(m.B)!;
-      const E = vals.get(m.E)!;
-      const r = E.length;
-      return { name: m.name, r, inF: A.length / r, outF: B.length / r, A, E, B, gradA: gradOf(m.A), gradE: gradOf(m.E), gradB: gradOf(m.B) };
-    });
-    this.allocator ??= new RankAllocator(a.config, mats);
-    this.allocator.updateAndAllocate(mats, this.step_);
-    for (const m of a.matrices) {
-      const loc = this.program.params.find((p) => p.name === m.E)!;
-      this.exec.write(loc, vals.get(m.E)!);
-    }
+  /** AdaLoRA's keep-masks, read from the device. */
+  async rankPattern(): Promise<Record<string, boolean[]> | undefined> {
+    return this.allocator?.rankPattern();
   }
 
   dispose(): void {
     this.exec.destroy();
+    this.allocator?.destroy();
     this.staging?.destroy();
     this.losses?.buf.destroy();
     this.losses?.read.destroy();

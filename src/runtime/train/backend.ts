@@ -33,8 +33,11 @@ export interface TrainBackend {
   evalLoss(batch: MicroBatch): Promise<number>;
   /** Current values of every parameter a method added or unfroze (what an adapter saves). */
   values(): Promise<Map<string, Float32Array>>;
-  /** AdaLoRA's keep-masks after the last allocation, when the run has AdaLoRA. */
-  rankPattern(): Record<string, boolean[]> | undefined;
+  /**
+   * AdaLoRA's keep-masks after the last masking, when the run has AdaLoRA and has masked; a
+   * device backend reads them back only when asked (at save time).
+   */
+  rankPattern(): Promise<Record<string, boolean[]> | undefined>;
   /** Everything the next step depends on, for a checkpoint that resumes bit-identically. */
   snapshot(): Promise<TrainSnapshot>;
   restore(s: TrainSnapshot): Promise<void>;

@@ -101,7 +101,7 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
   let windowSteps = 0;
 
   const save = async (dir: string, step: number, position?: TrainerPosition) => {
-    const pattern = backend.rankPattern();
+    const pattern = await backend.rankPattern();
     const snap = position ? await backend.snapshot() : undefined;
     await saveAdapter(dir, {
       spec: s.spec, graph: s.trainGraph, profile: s.profile, values: await backend.values(), baseModel: s.spec.model!.source,

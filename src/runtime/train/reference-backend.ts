@@ -48,7 +48,7 @@ export class ReferenceBackend implements TrainBackend {
     return out;
   }
 
-  rankPattern(): Record<string, boolean[]> | undefined {
+  async rankPattern(): Promise<Record<string, boolean[]> | undefined> {
     return this.state.allocator?.rankPattern;
   }
 
