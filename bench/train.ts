@@ -15,7 +15,7 @@ import { writeSafetensors, type TensorToWrite } from "../src/runtime/io/index.js
 import { median, type Device } from "../src/runtime/device/index.js";
 import { ReferenceBackend } from "../src/runtime/train/reference-backend.js";
 import { epochGroups } from "../src/runtime/train/loop.js";
-import { prepareSession, type Session } from "../src/runtime/train/session.js";
+import { allParams, prepareSession, type Session } from "../src/runtime/train/session.js";
 import { profileFromConfig } from "../src/models/profile.js";
 
 interface TrainCase {
@@ -110,7 +110,7 @@ export async function benchTraining(dev: Device, log: (s: string) => void): Prom
       const unfused = await row("unfused", false);
       log(`  ${"".padEnd(38)} fused is ${(unfused / fused).toFixed(2)}x the speed of unfused`);
       if (c.reference) {
-        const ref = new ReferenceBackend(s.trainGraph, s.evalGraph, s.params, 0);
+        const ref = new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), 0);
         const ms = median(await timeSteps((g) => ref.step(groups[g % groups.length]!, 1e-3), 1));
         log(`  ${c.name.padEnd(38)} ${"reference".padEnd(8)} ${ms.toFixed(1).padStart(8)} ms  ${((tokens * 1000) / ms).toFixed(0).padStart(6)} tok/s  (CPU reference executor)`);
       }

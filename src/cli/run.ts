@@ -7,7 +7,7 @@ import { runTraining } from "../runtime/train/loop.js";
 import { ReferenceBackend } from "../runtime/train/reference-backend.js";
 import { openGpuBackend } from "../runtime/gpu/index.js";
 import { makeReporter } from "../runtime/train/reporter.js";
-import { DiagnosticsError, prepareSession } from "../runtime/train/session.js";
+import { allParams, DiagnosticsError, prepareSession } from "../runtime/train/session.js";
 import type { Command } from "./commands.js";
 import { userErrors } from "./errors.js";
 import { resolve } from "node:path";
@@ -60,7 +60,7 @@ file says. By default every step runs on the WebGPU device (a GPU, or Mesa's llv
       const trunc = s.stats.train.truncatedResponseShare;
       if (trunc > 0.2) report.info(`warning P606: ${(trunc * 100).toFixed(0)}% of responses were cut to fit the length budget`);
       const adalora = adaloraAllocation(s);
-      const backend: TrainBackend = device === "gpu" ? await openGpuBackend(s) : new ReferenceBackend(s.trainGraph, s.evalGraph, s.params, s.spec.train.seed, adalora);
+      const backend: TrainBackend = device === "gpu" ? await openGpuBackend(s) : new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adalora);
       const resume = typeof values.resume === "string" ? await resumeFrom(resolve(values.resume), s, backend) : undefined;
       if (resume) report.info(`resuming at step ${resume.step} of ${resume.totalSteps} from ${values.resume}`);
       await runTraining(s, backend, report, resume ? { resume } : {});

@@ -21,6 +21,7 @@ import type { AdaloraAllocation } from "../reference/executor.js";
 import { streamId } from "../reference/exec/tensor.js";
 import { streamKey } from "../reference/rng.js";
 import type { MicroBatch, StepOutcome, TrainBackend, TrainSnapshot } from "../train/backend.js";
+import type { BaseWeights } from "../train/weights.js";
 import { graphInputs } from "../train/inputs.js";
 import { ProgramExecutor } from "./executor.js";
 import { padBatch } from "./pad.js";
@@ -29,8 +30,10 @@ import { GpuRankAllocator, type DeviceAllocMatrix, type DeviceSlice } from "./ra
 export interface GpuBackendOptions {
   trainGraph: Graph;
   evalGraph?: Graph;
-  /** Starting value of every parameter (base weights and method parameters), f32. */
+  /** Starting values, f32: method parameters, and base weights unless `base` streams them. */
   params: ReadonlyMap<string, Float32Array>;
+  /** Base weights read one tensor at a time as they are uploaded. */
+  base?: BaseWeights;
   seed: number;
   /** Micro-batch rows and the longest sequence the program is compiled for. */
   B: number;
@@ -77,7 +80,7 @@ export class GpuBackend implements TrainBackend {
     const exec = await ProgramExecutor.create(dev, program);
     const b = new GpuBackend(dev, program, exec, o);
     if (o.adalora) b.allocator = await GpuRankAllocator.create(dev, o.adalora.config, b.allocationMatrices(o.adalora));
-    b.uploadParams();
+    await b.uploadParams();
     await dev.flush();
     return b;
   }
@@ -108,12 +111,21 @@ export class GpuBackend implements TrainBackend {
     });
   }
 
-  private uploadParams(): void {
+  /**
+   * Starting values: from `params` when given there, else streamed from `base` one tensor at a
+   * time (an f16 home reads f16 bits, so F16 checkpoints are never widened). queue.writeBuffer
+   * copies each tensor out before the next is read, so host memory holds one tensor at a time.
+   */
+  private async uploadParams(): Promise<void> {
+    const fromBase = new Set(this.o.base?.names ?? []);
     for (const p of this.program.params) {
-      const data = this.o.params.get(p.name);
-      if (!data) throw new Error(`gpu: no starting value for parameter ${p.name}`);
+      const given = this.o.params.get(p.name);
+      let data: Float32Array | Uint16Array;
+      if (given) data = p.dtype === "f16" ? f32ArrayToF16(given) : given;
+      else if (this.o.base && fromBase.has(p.name)) data = p.dtype === "f16" ? await this.o.base.readF16(p.name) : await this.o.base.readF32(p.name);
+      else throw new Error(`gpu: no starting value for parameter ${p.name}`);
       if (data.length !== p.shape.reduce((a, b) => a * b, 1)) throw new Error(`gpu: parameter ${p.name} has ${data.length} values, expected [${p.shape.join(",")}]`);
-      this.exec.write(p, p.dtype === "f16" ? f32ArrayToF16(data) : data);
+      this.exec.write(p, data);
     }
   }
 

@@ -27,6 +27,7 @@ export async function openGpuBackend(s: Session, device?: Device, options: Pick<
     trainGraph: s.trainGraph,
     evalGraph: s.evalGraph,
     params: s.params,
+    base: s.base,
     seed: s.spec.train.seed,
     B: s.spec.train.batch,
     T: longestExample(s),

@@ -19,7 +19,7 @@ import { holdOut, loadDataset, type DataStats, type Example } from "../data/inde
 import { UserError } from "../io/errors.js";
 import { ByteTokenizer, loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
 import { initParams } from "./init-params.js";
-import { loadBaseWeights } from "./weights.js";
+import { openBaseWeights, type BaseWeights } from "./weights.js";
 
 export interface Session {
   spec: Spec;
@@ -30,7 +30,9 @@ export interface Session {
   trainGraph: Graph;
   /** Forward and loss only, for evaluation. */
   evalGraph: Graph;
-  /** Every parameter's starting value: base weights, then method parameters (initialised or from `init from`). */
+  /** The base weights, checked against the graph and read one tensor at a time when asked. */
+  base: BaseWeights;
+  /** Starting values that are not the base weights': method parameters, initialised or from `init from` (which may also override a base tensor). */
   params: Map<string, Float32Array>;
   tokenizer?: Tokenizer;
   train: Example[];
@@ -82,12 +84,19 @@ export async function prepareSession(source: Uint8Array, file: string): Promise<
   const profile = compiled.profile;
   const trainGraph = compiled.graph;
 
-  const params = await loadBaseWeights(spec.model!, profile, trainGraph);
+  const base = await openBaseWeights(spec.model!, profile, trainGraph);
+  const params = new Map<string, Float32Array>();
   if (spec.init) {
     const from = await loadAdapter(resolve(baseDir, spec.init.from), { spec, graph: trainGraph, profile });
     for (const [k, v] of from) params.set(k, v);
   }
-  for (const [k, v] of initParams(trainGraph, params, spec.train.seed)) params.set(k, v);
+  // Inits that copy base rows (prompt tuning from the vocabulary) read just those tensors.
+  const have = new Map(params);
+  for (const p of trainGraph.params) {
+    const from = p.init?.kind === "rows" ? p.init.from : undefined;
+    if (from && !have.has(from) && base.names.includes(from)) have.set(from, await base.readF32(from));
+  }
+  for (const [k, v] of initParams(trainGraph, have, spec.train.seed)) params.set(k, v);
 
   if (!spec.data.train) throw new DiagnosticsError([diag("P702", file, spec.train.span)]);
   const tokenizer = await tokenizerFor(spec, profile);
@@ -111,12 +120,19 @@ export async function prepareSession(source: Uint8Array, file: string): Promise<
   const perEpoch = stepsPerEpoch(train.length, spec.train.batch, spec.train.gradAccum);
   const totalSteps = "steps" in spec.train.length ? spec.train.length.steps : perEpoch * spec.train.length.epochs;
   const session: Session = {
-    spec, baseDir, profile, ctx: compiled.ctx, trainGraph, evalGraph: evalCompiled.graph!, params, train,
+    spec, baseDir, profile, ctx: compiled.ctx, trainGraph, evalGraph: evalCompiled.graph!, base, params, train,
     stats: { train: trainData.stats, ...(evalStats ? { eval: evalStats } : {}) }, stepsPerEpoch: perEpoch, totalSteps,
   };
   if (tokenizer) session.tokenizer = tokenizer;
   if (evalSet) session.eval = evalSet;
   return session;
+}
+
+/** Every parameter's starting value, base weights included, in host memory (the CPU reference's need). */
+export async function allParams(s: Session): Promise<Map<string, Float32Array>> {
+  const all = await s.base.loadAll();
+  for (const [k, v] of s.params) all.set(k, v);
+  return all;
 }
 
 /** The tokenizer prompt_tuning's text init needs at compile time, when it needs one. */
