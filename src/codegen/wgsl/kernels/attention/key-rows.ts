@@ -10,7 +10,7 @@
 import type { DeviceCaps } from "../../caps.js";
 import type { KernelBinding, KernelSpec } from "../../kernel.js";
 import { f32, renderModule, splitGrid } from "../../render.js";
-import { checkShape, linearGroup, shapeLabel, storage, type AttentionShape } from "./shape.js";
+import { checkShape, headDimLoop, linearGroup, shapeLabel, storage, type AttentionShape } from "./shape.js";
 
 export interface KeyRowNames {
   q: string;
@@ -124,9 +124,7 @@ export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: 
   const body = `
 ${linearGroup(splitGrid(groups, caps)[0])}
 if (wg >= GROUPS) { return; }
-// HD as a value the shader compiler cannot fold (buffers are never empty): loops over the head
-// dimension then stay loops instead of being unrolled, which keeps JIT time flat in hd.
-let HDN = select(HD, 0u, arrayLength(&${names.q}) == 0u);
+${headDimLoop(names.q, s.hd <= 8)}
 let tile = wg % NTILES;
 let bg = wg / NTILES;
 let g = bg % HKV;

@@ -17,7 +17,7 @@
 import type { DeviceCaps } from "../../caps.js";
 import type { KernelBinding, KernelSpec } from "../../kernel.js";
 import { f32, renderModule, splitGrid } from "../../render.js";
-import { checkShape, linearGroup, NEG, shapeLabel, storage, type AttentionShape } from "./shape.js";
+import { checkShape, headDimLoop, linearGroup, NEG, shapeLabel, storage, type AttentionShape } from "./shape.js";
 
 export type QueryRowMode = "forward" | "stats" | "dq" | "stats_dq";
 
@@ -228,9 +228,7 @@ let seqEnd = u32(clamp(i32(tLast) + ${s.S - s.T + 1}, 0, i32(S)));`
   const body = `
 ${linearGroup(splitGrid(groups, caps)[0])}
 if (wg >= GROUPS) { return; }
-// HD as a value the shader compiler cannot fold (buffers are never empty): loops over the head
-// dimension then stay loops instead of being unrolled, which keeps JIT time flat in hd.
-let HDN = select(HD, 0u, arrayLength(&${q}) == 0u);
+${headDimLoop(q, false)}
 let tile = wg % NTILES;
 let bg = wg / NTILES;
 let g = bg % HKV;
