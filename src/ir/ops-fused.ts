@@ -1,13 +1,27 @@
 /**
- * Ops the fuse pass makes out of several (src/passes/fuse.ts): a linear layer with its LoRA branch
- * and the residual add done in the same pass over the output. They appear only after autodiff, so
- * they need no gradient rule; each has a reference kernel and a WGSL lowering like any other op.
+ * Ops that appear only after autodiff, so they need no gradient rule: what the fuse pass makes out
+ * of several (src/passes/fuse.ts; a linear layer with its LoRA branch and the residual add done in
+ * the same pass over the output), and what the program builder splits an embedding table too large
+ * for one storage binding into (codegen/wgsl/program/split.ts). Each has a reference kernel and a
+ * WGSL lowering like any other op.
  */
 import { defineOp, type OpDef } from "./opdef.js";
 import { f, first, last, rank } from "./ops-util.js";
 import { dimEq, formatType, shapeEq } from "./shape.js";
 
 export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
+  embedding_rows: defineOp({
+    doc: "one row block of an embedding table: out[...] = table[id − start] for ids in [start, start + rows), zeros elsewhere; table [rows,D]",
+    inputs: ["ids", "table"],
+    attrs: { start: { kind: "int" } },
+    infer: ([ids, table], a) => {
+      const bad = first(ids!.dtype === "i32" ? undefined : `ids must be i32, got ${formatType(ids!)}`, f(table!, "table"), rank(table!, 2, "table"));
+      if (bad) return bad;
+      if (!(a.start >= 0)) return `start must be ≥ 0, got ${a.start}`;
+      return [{ dtype: "f32", shape: [...ids!.shape, table!.shape[1]!] }];
+    },
+  }),
+
   linear_fused: defineOp({
     doc: "x·Wᵀ (+ bias) (+ lora_scale · u·Bᵀ) (+ residual): a linear layer with its LoRA branch and residual add; extras in that order, as the flags say",
     inputs: ["x", "weight", "extras..."],

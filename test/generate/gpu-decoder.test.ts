@@ -21,8 +21,8 @@ import { argmax, expectClose, STORIES, testDevice, writeAdapter } from "./helper
 const TOL = { atol: 1e-4, rtol: 1e-4 };
 const greedy = { maxNewTokens: 12, temperature: 0, topP: 1, seed: 0 };
 
-async function gpuDecoder(m: LoadedModel, tokens: number): Promise<GpuDecoder> {
-  return GpuDecoder.create(m.graph, m.params, { tokens, maxPositions: m.profile.dims.maxPositions, device: await testDevice() });
+async function gpuDecoder(m: LoadedModel, tokens: number, maxBindingBytes?: number): Promise<GpuDecoder> {
+  return GpuDecoder.create(m.graph, m.params, { tokens, maxPositions: m.profile.dims.maxPositions, device: await testDevice(), ...(maxBindingBytes ? { maxBindingBytes } : {}) });
 }
 
 /** Feeds both decoders the reference's greedy continuation of `ids`; compares logits at each step. */
@@ -73,6 +73,22 @@ describe("GpuDecoder matches the reference decoder", () => {
         gpu.dispose();
       }
     });
+  });
+});
+
+describe("weights larger than a storage binding", () => {
+  it("tiny-gpt2 with its tied table and MLP split into 4 KiB row blocks generates as the reference", async () => {
+    const m = await loadForGeneration("builtin:tiny-gpt2", undefined);
+    const prompt = "Response: ";
+    const gpu = await gpuDecoder(m, m.tokenizer.encode(prompt).length + greedy.maxNewTokens, 4096);
+    try {
+      expect(gpu.program.params.filter((p) => p.rowsOf).map((p) => p.rowsOf!.name)).toContain("transformer.wte.weight");
+      const ref = new ReferenceDecoder(m.graph, m.params);
+      await compareSteps("tiny-gpt2 split", gpu, ref, m.tokenizer.encode(prompt), 4);
+      expect((await generate(gpu, m.tokenizer, prompt, greedy)).ids).toEqual((await generate(ref, m.tokenizer, prompt, greedy)).ids);
+    } finally {
+      gpu.dispose();
+    }
   });
 });
 

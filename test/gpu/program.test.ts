@@ -87,10 +87,16 @@ describe("errors", () => {
     expect(() => buildProgram(undefined, g, { B: 2, T: 4, caps, matmul: "register" })).toThrow(/no WGSL lowering for op 'no_such_op', needed by loss/);
   });
 
-  it("refuses a tensor larger than the device's largest storage binding", () => {
-    const c = compileBoth(specText("tiny-llama", "freeze base; lora r=4 alpha=8;"));
-    expect(() => buildProgram(c.train, c.evalGraph, { B: 2, T: 8, caps: { ...caps, maxStorageBindingBytes: 65536 }, matmul: "register" })).toThrow(
-      /model\.embed_tokens\.weight takes 81920 bytes, more than the device's largest storage binding \(65536 bytes\)/,
+  it("splits a frozen weight larger than the largest storage binding, and refuses a trainable one", () => {
+    const frozen = compileBoth(specText("tiny-llama", "freeze base; lora r=4 alpha=8;"));
+    const small = { ...caps, maxStorageBindingBytes: 65536 };
+    const p = buildProgram(frozen.train, frozen.evalGraph, { B: 2, T: 8, caps: small, matmul: "register" });
+    const parts = p.params.filter((q) => q.rowsOf?.name === "model.embed_tokens.weight");
+    // 81920 bytes of [320, 64] f32 in blocks of 256 rows (65536 bytes) and 64.
+    expect(parts.map((q) => [q.rowsOf!.start, q.rowsOf!.rows, q.bytes])).toEqual([[0, 256, 65536], [256, 64, 16384]]);
+    const trained = compileBoth(specText("tiny-llama", "freeze base; unfreeze embed_tokens;"));
+    expect(() => buildProgram(trained.train, trained.evalGraph, { B: 2, T: 8, caps: small, matmul: "register" })).toThrow(
+      /trainable tensor model\.embed_tokens\.weight \[320, 64\] takes 81920 bytes, more than the device's largest storage binding \(65536 bytes\)/,
     );
   });
 });

@@ -1,8 +1,8 @@
 // Embedding lookup and its scatter-add gradient against the reference, in both table layouts,
 // with repeated ids (which must accumulate), table rows no id touches (which must be zero) and an
-// f16 table.
+// f16 table; and the row-block lookup a table split over several bindings uses.
 
-import { beforeAll, describe, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import type { Device } from "../../src/runtime/device/index.js";
 import { randomF32, testDevice } from "./helpers.js";
 import { checkOp, f32t, i32t } from "./lowered.js";
@@ -36,5 +36,18 @@ describe("embedding", () => {
     const [V, D] = [9, 6];
     const table = { ...f32t([V, D], randomF32(V * D, 8)), dtype: "f16" as const };
     await checkOp(dev, "embedding", [i32t([5], ids(5, V, 9)), table], {}, TOL);
+  });
+
+  it("embedding_rows: one row block of a split table, zeros for ids outside it (f32 and f16)", async () => {
+    const [V, D, start, rows] = [23, 5, 8, 7];
+    const id = i32t([4, 6], ids(24, V, 10));
+    const block = f32t([rows, D], randomF32(rows * D, 11));
+    const r = await checkOp(dev, "embedding_rows", [id, block], { start }, TOL);
+    // Both kinds of id occur: inside the block (a copied row) and outside it (zeros).
+    const inside = Array.from(id.data as Int32Array, (v) => v >= start && v < start + rows);
+    expect(inside).toContain(true);
+    expect(inside).toContain(false);
+    expect(Array.from(r.outputs[0]!.subarray(inside.indexOf(false) * D, inside.indexOf(false) * D + D))).toEqual([0, 0, 0, 0, 0]);
+    await checkOp(dev, "embedding_rows", [id, { ...block, dtype: "f16" }], { start }, TOL);
   });
 });

@@ -9,6 +9,7 @@ import type { Device } from "../../src/runtime/device/index.js";
 import type { DeviceCaps } from "../../src/codegen/wgsl/caps.js";
 import { f32ArrayToF16, f16ArrayToF32 } from "../../src/runtime/io/half.js";
 import { BACKWARD_KERNELS } from "../../src/runtime/reference/exec/backward.js";
+import { FUSED_KERNELS } from "../../src/runtime/reference/exec/fused.js";
 import { FORWARD_KERNELS, type KernelCtx } from "../../src/runtime/reference/exec/forward.js";
 import { numelOf, streamId, type Data } from "../../src/runtime/reference/exec/tensor.js";
 import { streamKey } from "../../src/runtime/reference/rng.js";
@@ -100,7 +101,7 @@ export async function runLowered(dev: Device, op: string, ins: TestTensor[], att
 
 /** The reference executor's kernel for the op, on the f32 data (f16 inputs rounded first). */
 export function reference(op: string, ins: TestTensor[], attrs: Attrs): Data[] {
-  const k = FORWARD_KERNELS[op] ?? BACKWARD_KERNELS[op];
+  const k = FORWARD_KERNELS[op] ?? BACKWARD_KERNELS[op] ?? FUSED_KERNELS[op];
   if (!k) throw new Error(`no reference kernel for ${op}`);
   const outs = outputTypes(op, ins, attrs);
   const ctx: KernelCtx = { f64: false, seed: SEED, step: STEP };

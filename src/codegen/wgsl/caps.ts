@@ -28,3 +28,22 @@ export const BASELINE_CAPS: DeviceCaps = {
   maxStorageBindingBytes: 134217728,
   isCpu: false,
 };
+
+/** `caps` with the storage-binding limit lowered to `maxBindingBytes` when given (planning for a smaller device). */
+export function capsWithin(caps: DeviceCaps, maxBindingBytes: number | undefined): DeviceCaps {
+  return maxBindingBytes === undefined ? caps : { ...caps, maxStorageBindingBytes: Math.min(caps.maxStorageBindingBytes, maxBindingBytes) };
+}
+
+/**
+ * A model the device cannot hold as planned (a trainable tensor over the largest storage binding):
+ * the user's choice to change, not a bug, so the CLI reports it like a bad input file.
+ */
+export class DeviceLimitError extends Error {
+  constructor(
+    message: string,
+    readonly tensor: string,
+  ) {
+    super(message);
+    this.name = "DeviceLimitError";
+  }
+}

@@ -8,6 +8,7 @@
  * position's logits (V floats) are read back.
  */
 import { decodeStepGraph, ROW_INPUT, type DecodeSize, type DecodeStep } from "../../codegen/wgsl/decode/step-graph.js";
+import { capsWithin } from "../../codegen/wgsl/caps.js";
 import type { MatmulVariant } from "../../codegen/wgsl/matmul/index.js";
 import { buildProgram, type ForwardEntry, type Program, type TensorLoc } from "../../codegen/wgsl/program/index.js";
 import type { Graph } from "../../ir/index.js";
@@ -22,6 +23,8 @@ export interface GpuDecoderOptions extends DecodeSize {
   device?: Device;
   /** The matmul variant; measured (and cached) for the device when absent. */
   matmul?: MatmulVariant;
+  /** Plan for storage bindings no larger than this (tests split weights with it). */
+  maxBindingBytes?: number;
 }
 
 /** Positions recorded into one command buffer at most. */
@@ -62,9 +65,14 @@ export class GpuDecoder implements Decoder {
     const dev = o.device ?? (await openDevice());
     try {
       const matmul = o.matmul ?? (await chooseMatmulVariant(dev)).variant;
-      const program = buildProgram(undefined, undefined, { B: 1, T: 1, caps: dev.caps, matmul }, { graph: step.graph, outputs: ["logits"] });
+      const program = buildProgram(undefined, undefined, { B: 1, T: 1, caps: capsWithin(dev.caps, o.maxBindingBytes), matmul }, { graph: step.graph, outputs: ["logits"] });
       const exec = await ProgramExecutor.create(dev, program);
-      for (const p of program.params) exec.write(p, values.get(p.name)!);
+      for (const p of program.params) {
+        const v = values.get(p.rowsOf?.name ?? p.name)!;
+        // A row block [rows, cols] of a weight too large for one binding (program/split.ts).
+        const cols = p.shape[1]!;
+        exec.write(p, p.rowsOf ? v.subarray(p.rowsOf.start * cols, (p.rowsOf.start + p.rowsOf.rows) * cols) : v);
+      }
       await dev.flush();
       return new GpuDecoder(dev, step, program, exec, program.forward!, o.device === undefined);
     } catch (e) {

@@ -14,6 +14,7 @@
 import type { Graph } from "../../ir/index.js";
 import { LR_INPUT, STEP_INPUT } from "../../ir/step-names.js";
 import { buildProgram, type ParamLoc, type Program, type RngSlot, type Slice } from "../../codegen/wgsl/program/index.js";
+import { capsWithin } from "../../codegen/wgsl/caps.js";
 import type { MatmulVariant } from "../../codegen/wgsl/matmul/index.js";
 import type { Device } from "../device/index.js";
 import { f32ArrayToF16 } from "../io/half.js";
@@ -43,6 +44,8 @@ export interface GpuBackendOptions {
   f16Weights?: boolean;
   /** One optimizer dispatch over the arenas (default); false plans one update op at a time. */
   fusedUpdate?: boolean;
+  /** Plan for storage bindings no larger than this (below the device's own limit; tests split weights with it). */
+  maxBindingBytes?: number;
   adalora?: AdaloraAllocation;
   padId?: number;
 }
@@ -76,7 +79,7 @@ export class GpuBackend implements TrainBackend {
   }
 
   static async create(dev: Device, o: GpuBackendOptions): Promise<GpuBackend> {
-    const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: dev.caps, matmul: o.matmul, f16Weights: o.f16Weights === true, fusedUpdate: o.fusedUpdate !== false });
+    const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: capsWithin(dev.caps, o.maxBindingBytes), matmul: o.matmul, f16Weights: o.f16Weights === true, fusedUpdate: o.fusedUpdate !== false });
     const exec = await ProgramExecutor.create(dev, program);
     const b = new GpuBackend(dev, program, exec, o);
     if (o.adalora) b.allocator = await GpuRankAllocator.create(dev, o.adalora.config, b.allocationMatrices(o.adalora));
@@ -118,13 +121,24 @@ export class GpuBackend implements TrainBackend {
    */
   private async uploadParams(): Promise<void> {
     const fromBase = new Set(this.o.base?.names ?? []);
-    for (const p of this.program.params) {
-      const given = this.o.params.get(p.name);
+    // A weight split into row blocks is read once for all its blocks (they are listed together).
+    let last: { name: string; data: Float32Array | Uint16Array } | undefined;
+    const whole = async (name: string, f16: boolean): Promise<Float32Array | Uint16Array> => {
+      if (last?.name === name) return last.data;
+      const given = this.o.params.get(name);
       let data: Float32Array | Uint16Array;
-      if (given) data = p.dtype === "f16" ? f32ArrayToF16(given) : given;
-      else if (this.o.base && fromBase.has(p.name)) data = p.dtype === "f16" ? await this.o.base.readF16(p.name) : await this.o.base.readF32(p.name);
-      else throw new Error(`gpu: no starting value for parameter ${p.name}`);
-      if (data.length !== p.shape.reduce((a, b) => a * b, 1)) throw new Error(`gpu: parameter ${p.name} has ${data.length} values, expected [${p.shape.join(",")}]`);
+      if (given) data = f16 ? f32ArrayToF16(given) : given;
+      else if (this.o.base && fromBase.has(name)) data = f16 ? await this.o.base.readF16(name) : await this.o.base.readF32(name);
+      else throw new Error(`gpu: no starting value for parameter ${name}`);
+      last = { name, data };
+      return data;
+    };
+    for (const p of this.program.params) {
+      const n = p.shape.reduce((a, b) => a * b, 1);
+      let data = await whole(p.rowsOf?.name ?? p.name, p.dtype === "f16");
+      // A row block [rows, cols] of a weight too large for one binding (program/split.ts).
+      if (p.rowsOf) data = data.subarray(p.rowsOf.start * p.shape[1]!, (p.rowsOf.start + p.rowsOf.rows) * p.shape[1]!);
+      if (data.length !== n) throw new Error(`gpu: parameter ${p.name} has ${data.length} values, expected [${p.shape.join(",")}]`);
       this.exec.write(p, data);
     }
   }
@@ -243,7 +257,7 @@ export class GpuBackend implements TrainBackend {
 
   async values(): Promise<Map<string, Float32Array>> {
     const origin = new Map(this.o.trainGraph.params.map((p) => [p.name, p.origin]));
-    return this.read(this.program.params.filter((p) => p.trainable || origin.get(p.name) !== "base").map((p) => p.name));
+    return this.read(this.program.params.filter((p) => !p.rowsOf && (p.trainable || origin.get(p.name) !== "base")).map((p) => p.name));
   }
 
   /** The gradients the last step summed over its micro-batches (before clipping), by parameter. */

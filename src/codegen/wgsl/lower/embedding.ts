@@ -37,6 +37,32 @@ ${store("out0", out.dtype, "i", "v")}`;
   };
 };
 
+/** One row block [start, start + rows) of a table split by rows (program/split.ts); other ids read zeros. */
+const embeddingRows: Lowering = (ctx) => {
+  const table = ctx.inputs[1]!;
+  const out = ctx.outputs[0]!;
+  const [R, D] = table.shape as [number, number];
+  const start = ctx.attrs["start"];
+  if (typeof start !== "number") throw new Error("embedding_rows: start must be a number");
+  const n = out.shape.reduce((a, b) => a * b, 1);
+  const body = `let r = in0[i / D] - START;
+var v = 0.0;
+if (r >= 0 && r < i32(R)) { v = ${load("in1", table.dtype, "u32(r) * D + i % D")}; }
+${store("out0", out.dtype, "i", "v")}`;
+  return {
+    kernels: [
+      mapKernel({
+        label: `embedding_rows_${n / D}x${R}x${D}_at${start}`,
+        caps: ctx.caps,
+        n,
+        bindings: [input(0, "i32"), input(1, table.dtype), output(0, out.dtype)],
+        consts: { R, D, START: `${start}i` },
+        body,
+      }),
+    ],
+  };
+};
+
 const embeddingGrad: Lowering = (ctx) => {
   const [ids, dy] = ctx.inputs as [TensorArg, TensorArg];
   const out = ctx.outputs[0]!;
@@ -92,4 +118,4 @@ ${store("out0", out.dtype, dst, "s")}`,
   return { kernels: [link, zero, gather], scratch: [8 * P] };
 };
 
-registerLowerings({ embedding, embedding_grad: embeddingGrad });
+registerLowerings({ embedding, embedding_rows: embeddingRows, embedding_grad: embeddingGrad });

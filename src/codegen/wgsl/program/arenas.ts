@@ -3,8 +3,9 @@
  * summed and per-micro-batch gradients, and each optimizer-state slot use the same order and
  * offsets, so a whole arena is copied, summed or updated by one command. Every tensor starts on a
  * binding-aligned offset; an arena never exceeds the largest storage binding, so it can be bound
- * whole. A single tensor larger than that is refused for now.
+ * whole. A single tensor larger than that is refused (split.ts splits frozen weights before this).
  */
+import { DeviceLimitError } from "../caps.js";
 import { alignUp, BINDING_ALIGN, type BufferDecl, type BufferRole, type Slice } from "./types.js";
 
 export interface ArenaItem {
@@ -24,7 +25,7 @@ export function layoutArenas(items: readonly ArenaItem[], maxBinding: number): A
   let cur: { bytes: number; items: string[] } | undefined;
   for (const it of items) {
     if (it.bytes > maxBinding)
-      throw new Error(`program: tensor ${it.name} takes ${it.bytes} bytes, more than the device's largest storage binding (${maxBinding} bytes); splitting tensors is not implemented yet`);
+      throw new DeviceLimitError(`tensor ${it.name} takes ${it.bytes} bytes, more than the device's largest storage binding (${maxBinding} bytes); a trained tensor cannot be split across bindings`, it.name);
     const offset = cur ? alignUp(cur.bytes, BINDING_ALIGN) : 0;
     if (!cur || offset + it.bytes > maxBinding) {
       cur = { bytes: 0, items: [] };

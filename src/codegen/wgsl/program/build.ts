@@ -21,6 +21,10 @@ import { chooseF16Weights } from "./precision.js";
 import { BufferPool } from "./pool.js";
 import { concreteAttrs, evalDim, valueShapes, type DimEnv } from "./shapes.js";
 import { planFusedUpdate, type FusedUpdate } from "./update.js";
+import { splitLargeWeights } from "./split.js";
+
+/** Stands for an absent graph in splitLargeWeights' list. */
+const EMPTY: Graph = { name: "", inputs: [], params: [], ops: [], outputs: [] };
 import {
   alignUp,
   BINDING_ALIGN,
@@ -257,14 +261,26 @@ export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefi
   if (o.f16Weights && !o.caps.f16) throw new Error("program: f16 weights need shader-f16");
   const env: DimEnv = { B: o.B, T: o.T };
   const bld = new Builder(o, env);
+  const maxBinding = o.caps.maxStorageBindingBytes;
+  const f16 = o.f16Weights ? chooseF16Weights([train, evalGraph, forward?.graph].filter((g): g is Graph => g !== undefined)) : new Set<string>();
+  // Frozen weights over one storage binding are read in row blocks (split.ts).
+  const split = splitLargeWeights(
+    [train, evalGraph, forward?.graph].map((g) => g ?? EMPTY),
+    (name) => (f16.has(name) ? 2 : 4),
+    maxBinding,
+  );
+  const [tg, eg, fg] = split.graphs.map((g) => (g === EMPTY ? undefined : g));
+  train = tg;
+  evalGraph = eg;
+  if (forward && fg) forward = { ...forward, graph: fg };
+  const partOf = new Map(split.parts.map((q) => [q.name, q]));
+  for (const q of split.parts) if (f16.has(q.of)) f16.add(q.name);
   const graphs = [train, evalGraph, forward?.graph].filter((g): g is Graph => g !== undefined);
 
   // Parameters: the union of both graphs', by name.
   const params = new Map<string, Graph["params"][number]>();
   for (const g of graphs) for (const p of g.params) if (!params.has(p.name)) params.set(p.name, p);
-  const f16 = o.f16Weights ? chooseF16Weights(graphs) : new Set<string>();
   const paramLocs: ParamLoc[] = [];
-  const maxBinding = o.caps.maxStorageBindingBytes;
   const trainables = [...params.values()].filter((p) => p.trainable);
   const tLayout = layoutArenas(trainables.map((p) => ({ name: p.name, bytes: tensorBytes("f32", p.shape) })), maxBinding);
   const tPlaced = placeArenas(tLayout, "trainable", "trainable", (b, r, l) => bld.buffer(b, r, l));
@@ -274,11 +290,12 @@ export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefi
     else {
       const dtype = f16.has(p.name) ? "f16" : p.dtype === "i32" ? "i32" : "f32";
       const bytes = tensorBytes(dtype, p.shape);
-      if (bytes > maxBinding) throw new Error(`program: weight ${p.name} takes ${bytes} bytes, more than the device's largest storage binding (${maxBinding} bytes); splitting tensors is not implemented yet`);
+      if (bytes > maxBinding) throw new Error(`program: weight ${p.name} takes ${bytes} bytes after splitting, more than the device's largest storage binding (${maxBinding} bytes)`);
       loc = { buffer: bld.buffer(bytes, "weight", p.name).id, offset: 0, bytes, dtype, shape: p.shape };
     }
     bld.persistent.set(p.name, loc);
-    paramLocs.push({ ...loc, name: p.name, trainable: p.trainable });
+    const part = partOf.get(p.name);
+    paramLocs.push({ ...loc, name: p.name, trainable: p.trainable, ...(part ? { rowsOf: { name: part.of, start: part.start, rows: part.rows } } : {}) });
   }
 
   // Per-batch inputs, shared by name between the two graphs.

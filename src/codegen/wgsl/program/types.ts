@@ -60,6 +60,8 @@ export interface TensorLoc extends Slice {
 export interface ParamLoc extends TensorLoc {
   name: string;
   trainable: boolean;
+  /** A row block of a frozen weight too large for one binding (split.ts): filled from rows start.. of `name`. */
+  rowsOf?: { name: string; start: number; rows: number };
 }
 
 /** One dropout op's slot in an entry's rng buffer: key = streamKey(seed, streamId(`${stream}@${step}`)). */

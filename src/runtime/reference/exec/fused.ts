@@ -1,10 +1,24 @@
 // Reference kernels of the fused ops (src/ir/ops-fused.ts): the same arithmetic as the ops they
 // replace, one after the other, so a fused graph computes what the unfused one does.
+import { like } from '../floats.js';
 import { linearForward } from '../linear.js';
-import { asFloats } from './tensor.js';
+import { asFloats, asInts } from './tensor.js';
 import { linearShape, type Kernel } from './forward.js';
 
 export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
+  embedding_rows: ([ids, table], a) => {
+    const t = asFloats(table!);
+    const [rows, D] = table!.shape as [number, number];
+    const start = a['start'] as number;
+    const id = asInts(ids!);
+    const out = like(t, id.length * D);
+    for (let i = 0; i < id.length; i++) {
+      const r = id[i]! - start;
+      if (r >= 0 && r < rows) for (let d = 0; d < D; d++) out[i * D + d] = t[r * D + d]!;
+    }
+    return [out];
+  },
+
   linear_fused: ([x, w, ...extras], a) => {
     let i = 0;
     const bias = a['bias'] === true ? extras[i++] : undefined;
