@@ -48,6 +48,9 @@ describe.each(ARCHS.map((a) => [a]))("%s", (arch) => {
       const adalora = m.name === "adalora" ? allocation(c) : undefined;
       const r = await checkStep(c, [microBatch(B, T, vocab, 1), microBatch(B, T - 2, vocab, 2, true)], { B, T, ...(adalora ? { adalora } : {}) });
       expect(r.gradTensors).toBeGreaterThan(0);
+      // The optimizer ran as one dispatch over the arenas (program/update.ts), plus the clip norm's.
+      expect(r.backend.program.step!.update.filter((cmd) => cmd.kind === "dispatch" && cmd.op === "fused_update").length).toBeGreaterThan(0);
+      expect(r.backend.program.step!.update.some((cmd) => cmd.kind === "copy")).toBe(false);
       if (adalora) expect(Object.values((await r.backend.rankPattern()) ?? {}).flat()).toContain(false);
       r.backend.dispose();
     }, 120_000);
@@ -80,6 +83,7 @@ describe("weights larger than a storage binding", () => {
       const split = new Set(parts.map((p) => p.rowsOf!.name));
       expect(split).toContain(arch === "tiny-llama" ? "model.embed_tokens.weight" : "transformer.wte.weight");
       for (const p of parts) expect(p.bytes).toBeLessThanOrEqual(4096);
+      expect(r.backend.program.step!.update.some((cmd) => cmd.kind === "dispatch" && cmd.op === "fused_update")).toBe(false);
       r.backend.dispose();
     }, 120_000);
   }
