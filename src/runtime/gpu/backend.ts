@@ -3,9 +3,10 @@
  * at the run's fixed [B, T]; a step is one command encoder: for each micro-batch its inputs are
  * copied from a staging buffer written before submission, its forward and backward run, its loss
  * is copied aside and its gradients summed on the device; then the update runs once and the
- * losses (and gradient norm) come back in one map. The loop awaits that map before the next step
- * (the loss is part of StepOutcome), which costs one queue drain per step: measured on llvmpipe it
- * is the end of the step's own work, since nothing else is queued.
+ * losses (and gradient norm) come back in one map. Everything up to the submission happens when
+ * step() is called, before its first await, and consecutive steps read their losses through two
+ * alternating buffers: the loop submits the next step before awaiting this one's loss, so the
+ * device is never left waiting on the host between steps.
  *
  * AdaLoRA's rank allocation (rank-allocator.ts) is recorded into the same encoder right after the
  * update and reads nothing back: its EMAs and keep-mask stay on the device until a checkpoint or
@@ -65,7 +66,8 @@ export class GpuBackend implements TrainBackend {
   private allocator: GpuRankAllocator | undefined;
   private staging: GPUBuffer | undefined;
   private stagingSlots = 0;
-  private losses: { buf: GPUBuffer; read: GPUBuffer; slots: number } | undefined;
+  /** Loss buffers of even and odd steps, so one step's map never holds up the next's copy. */
+  private losses: ({ buf: GPUBuffer; read: GPUBuffer; slots: number } | undefined)[] = [undefined, undefined];
   /** Dispatches the last step recorded. */
   lastDispatches = 0;
 
@@ -150,17 +152,20 @@ export class GpuBackend implements TrainBackend {
     return { input_ids: t.input_ids!.data as Int32Array, labels: t.labels!.data as Int32Array, positions: t.positions!.data as Int32Array };
   }
 
-  private lossBuffers(slots: number): { buf: GPUBuffer; read: GPUBuffer; slots: number } {
-    if (this.losses && this.losses.slots >= slots) return this.losses;
-    this.losses?.buf.destroy();
-    this.losses?.read.destroy();
+  private lossBuffers(step: number, slots: number): { buf: GPUBuffer; read: GPUBuffer; slots: number } {
+    const i = step % 2;
+    const have = this.losses[i];
+    if (have && have.slots >= slots) return have;
+    have?.buf.destroy();
+    have?.read.destroy();
     const bytes = 4 * slots;
-    this.losses = {
-      buf: this.dev.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: "losses" }),
-      read: this.dev.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ, label: "losses.read" }),
+    const made = {
+      buf: this.dev.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC, label: `losses ${i}` }),
+      read: this.dev.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_DST | GPUBufferUsage.MAP_READ, label: `losses.read ${i}` }),
       slots,
     };
-    return this.losses;
+    this.losses[i] = made;
+    return made;
   }
 
   /** Input bytes of one micro-batch in the staging buffer, and where each input starts. */
@@ -198,7 +203,7 @@ export class GpuBackend implements TrainBackend {
     if (stepLoc) this.exec.write(stepLoc, Float32Array.of(this.step_));
     this.exec.write({ buffer: s.rng.buffer, offset: 0, bytes: 0 }, rngKeys(s.rng.slots, this.o.seed, this.step_));
 
-    const losses = this.lossBuffers(n + 1);
+    const losses = this.lossBuffers(this.step_, n + 1);
     const enc = this.dev.gpu.createCommandEncoder({ label: `step ${this.step_}` });
     let dispatches = 0;
     for (let i = 0; i < n; i++) {
@@ -308,7 +313,9 @@ export class GpuBackend implements TrainBackend {
     this.exec.destroy();
     this.allocator?.destroy();
     this.staging?.destroy();
-    this.losses?.buf.destroy();
-    this.losses?.read.destroy();
+    for (const l of this.losses) {
+      l?.buf.destroy();
+      l?.read.destroy();
+    }
   }
 }

@@ -10,7 +10,7 @@ import type { SaveSpec } from "../../check/spec.js";
 import { saveAdapter } from "../adapter/index.js";
 import { makeBatches, type Batch, type Example } from "../data/index.js";
 import { writeFileAtomic } from "../io/atomic.js";
-import type { MicroBatch, TrainBackend } from "./backend.js";
+import type { MicroBatch, StepOutcome, TrainBackend } from "./backend.js";
 import { STATE_FORMAT, writeTrainerFiles, type TrainerPosition } from "./checkpoint.js";
 import { lossCurveSvg } from "./curve.js";
 import { lrAt } from "./schedule.js";
@@ -84,6 +84,11 @@ function due(period: { every: number; unit: "steps" | "epochs" }, step: number, 
   return epochEnded !== undefined && epochEnded % period.every === 0;
 }
 
+/** Whether anything after optimizer step `step` reads the trained state (an evaluation or a save). */
+function needsState(s: Session, step: number, epochEnded: number | undefined): boolean {
+  return due(s.spec.train.evalEvery, step, epochEnded) || s.spec.save.some((sv) => sv.every && due(sv.every, step, epochEnded));
+}
+
 export interface RunOptions {
   /** Where a resumed run picks up (from a checkpoint's trainer_state.json); the backend is restored already. */
   resume?: TrainerPosition;
@@ -122,17 +127,29 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
   let firstGroup = from?.group ?? 0;
   for (; result.steps < total; epoch++, firstGroup = 0) {
     const groups = epochGroups(s.train, s, epoch, padId);
+    // The step after this one is submitted before this one's loss is awaited, so a device never
+    // idles while the host reads a loss and prepares the next batch. Only when nothing at this
+    // step needs the device's state after it: an evaluation or a save waits for the step alone.
+    let pending: Promise<StepOutcome> | undefined;
     for (let g = firstGroup; g < groups.length && result.steps < total; g++) {
       const group = groups[g]!;
       const lr = lrAt(t, result.steps, total);
-      const out = await backend.step(group, lr);
+      const stepNo = result.steps + 1;
+      const epochEnded = g === groups.length - 1 ? epoch + 1 : undefined;
+      const current = pending ?? backend.step(group, lr);
+      pending = undefined;
+      if (g + 1 < groups.length && stepNo < total && !needsState(s, stepNo, epochEnded)) {
+        pending = backend.step(groups[g + 1]!, lrAt(t, stepNo, total));
+        // Should this step fail first, the next one's failure is not also reported as unhandled.
+        pending.catch(() => undefined);
+      }
+      const out = await current;
       result.steps++;
       result.losses.push(out.loss);
       tokens += group.reduce((a, m) => a + m.tokens, 0);
       windowLoss += out.loss;
       windowSteps++;
       const step = result.steps;
-      const epochEnded = g === groups.length - 1 ? epoch + 1 : undefined;
       const elapsed = (Date.now() - started) / 1000;
       const stepsHere = step - (from?.step ?? 0);
       if (due(t.logEvery, step, epochEnded) || step === total || stepsHere === 1) {
