@@ -38,21 +38,25 @@ function setup(name: string, spec = SPEC): string {
   return join(dir, name, "run.peft");
 }
 
+/** Runs the spec whole in `full`, then from checkpoint-`from` in `resumed`; the last checkpoints must be the same bytes. */
+async function resumedMatchesFull(device: string, full: string, resumed: string, from: number): Promise<{ out: string }> {
+  expect((await pefc("run", "--device", device, setup(full))).code).toBe(0);
+  const r = await pefc("run", "--device", device, setup(resumed), "--resume", join(dir, full, "out", `checkpoint-${from}`));
+  expect(r.err).toBe("");
+  expect(r.code).toBe(0);
+  for (const f of ["adapter_model.safetensors", "adapter_config.json", "trainer_tensors.safetensors"]) {
+    const a = readFileSync(join(dir, full, "out", "checkpoint-6", f));
+    const b = readFileSync(join(dir, resumed, "out", "checkpoint-6", f));
+    expect(a.equals(b), f).toBe(true);
+  }
+  return r;
+}
+
 describe("resume", () => {
   it("a run resumed from checkpoint-2 ends bit-identical to the uninterrupted run", async () => {
-    const full = setup("full");
-    expect((await pefc("run", "--device", "reference", full)).code).toBe(0);
-    const resumed = setup("resumed");
-    const r = await pefc("run", "--device", "reference", resumed, "--resume", join(dir, "full", "out", "checkpoint-2"));
-    expect(r.err).toBe("");
-    expect(r.code).toBe(0);
+    const r = await resumedMatchesFull("reference", "full", "resumed", 2);
     expect(r.out).toContain("resuming at step 2 of 6");
     expect(r.out).not.toMatch(/step 1\/6/);
-    for (const f of ["adapter_model.safetensors", "adapter_config.json", "trainer_tensors.safetensors"]) {
-      const a = readFileSync(join(dir, "full", "out", "checkpoint-6", f));
-      const b = readFileSync(join(dir, "resumed", "out", "checkpoint-6", f));
-      expect(a.equals(b), f).toBe(true);
-    }
     const cfg = JSON.parse(readFileSync(join(dir, "full", "out", "checkpoint-6", "adapter_config.json"), "utf8")) as { rank_pattern: Record<string, boolean[]> };
     expect(Object.keys(cfg.rank_pattern).length).toBe(2);
     expect(existsSync(join(dir, "full", "out", "metrics.jsonl"))).toBe(true);
@@ -62,17 +66,7 @@ describe("resume", () => {
   it("on the WebGPU device too: resumed past AdaLoRA's final masking, the same bytes", async () => {
     // tinit = tfinal = 1 of 6 steps: the final masking (EMAs reset) is step 5, so the run resumed
     // from checkpoint-4 restores the device EMAs and keep-mask and crosses it.
-    const full = setup("gpu-full");
-    expect((await pefc("run", "--device", "gpu", full)).code).toBe(0);
-    const resumed = setup("gpu-resumed");
-    const r = await pefc("run", "--device", "gpu", resumed, "--resume", join(dir, "gpu-full", "out", "checkpoint-4"));
-    expect(r.err).toBe("");
-    expect(r.code).toBe(0);
-    for (const f of ["adapter_model.safetensors", "adapter_config.json", "trainer_tensors.safetensors"]) {
-      const a = readFileSync(join(dir, "gpu-full", "out", "checkpoint-6", f));
-      const b = readFileSync(join(dir, "gpu-resumed", "out", "checkpoint-6", f));
-      expect(a.equals(b), f).toBe(true);
-    }
+    await resumedMatchesFull("gpu", "gpu-full", "gpu-resumed", 4);
   });
 
   it("refuses a checkpoint of another spec with a clear message", async () => {

@@ -79,6 +79,32 @@ export class Device implements RecorderHost {
     return out;
   }
 
+  /** Several byte ranges of buffers, with one staging buffer and one map. */
+  async readRanges(ranges: readonly { buffer: GPUBuffer; offset: number; bytes: number }[]): Promise<ArrayBuffer[]> {
+    const total = ranges.reduce((a, r) => a + r.bytes, 0);
+    if (total === 0) return ranges.map(() => new ArrayBuffer(0));
+    const staging = this.gpu.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "readback" });
+    const enc = this.gpu.createCommandEncoder({ label: "readback" });
+    let at = 0;
+    for (const r of ranges) {
+      enc.copyBufferToBuffer(r.buffer, r.offset, staging, at, r.bytes);
+      at += r.bytes;
+    }
+    this.gpu.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const all = staging.getMappedRange();
+    at = 0;
+    const out = ranges.map((r) => {
+      const b = all.slice(at, at + r.bytes);
+      at += r.bytes;
+      return b;
+    });
+    staging.unmap();
+    staging.destroy();
+    this.checkErrors();
+    return out;
+  }
+
   async readF32(buffer: GPUBuffer, count: number): Promise<Float32Array> {
     return new Float32Array(await this.read(buffer, 4 * count));
   }

@@ -73,28 +73,7 @@ export class ProgramExecutor {
 
   /** Reads several slices with one staging buffer and one map. */
   async readMany(slices: readonly Slice[]): Promise<ArrayBuffer[]> {
-    const total = slices.reduce((a, s) => a + s.bytes, 0);
-    if (total === 0) return slices.map(() => new ArrayBuffer(0));
-    const staging = this.dev.gpu.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "readback" });
-    const enc = this.dev.gpu.createCommandEncoder({ label: "readback" });
-    let at = 0;
-    for (const s of slices) {
-      enc.copyBufferToBuffer(this.buffers[s.buffer]!, s.offset, staging, at, s.bytes);
-      at += s.bytes;
-    }
-    this.dev.gpu.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const all = staging.getMappedRange();
-    at = 0;
-    const out = slices.map((s) => {
-      const b = all.slice(at, at + s.bytes);
-      at += s.bytes;
-      return b;
-    });
-    staging.unmap();
-    staging.destroy();
-    this.dev.checkErrors();
-    return out;
+    return this.dev.readRanges(slices.map((s) => ({ buffer: this.buffers[s.buffer]!, offset: s.offset, bytes: s.bytes })));
   }
 
   destroy(): void {

@@ -251,27 +251,8 @@ export class GpuRankAllocator {
 
   /** Every EMA buffer, with one copy and one map. */
   private async readEmas(): Promise<Float32Array[]> {
-    const total = this.emas.reduce((a, b) => a + b.size, 0);
-    const staging = this.dev.gpu.createBuffer({ size: total, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "adalora.ema.read" });
-    const enc = this.dev.gpu.createCommandEncoder({ label: "adalora.ema.read" });
-    let at = 0;
-    for (const b of this.emas) {
-      enc.copyBufferToBuffer(b, 0, staging, at, b.size);
-      at += b.size;
-    }
-    this.dev.gpu.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    const all = staging.getMappedRange();
-    at = 0;
-    const out = this.emas.map((b) => {
-      const v = new Float32Array(all.slice(at, at + b.size));
-      at += b.size;
-      return v;
-    });
-    staging.unmap();
-    staging.destroy();
-    this.dev.checkErrors();
-    return out;
+    const data = await this.dev.readRanges(this.emas.map((b) => ({ buffer: b, offset: 0, bytes: b.size })));
+    return data.map((d) => new Float32Array(d));
   }
 
   destroy(): void {
