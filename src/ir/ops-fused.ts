@@ -10,6 +10,23 @@ import { f, first, last, rank } from "./ops-util.js";
 import { dimEq, formatType, shapeEq } from "./shape.js";
 
 export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
+  silu_mul: defineOp({
+    doc: "silu(gate) ⊙ up, llama's MLP activation in one pass; gate and up of one shape",
+    inputs: ["gate", "up"],
+    attrs: {},
+    infer: ([g, u]) => first(f(g!, "gate"), f(u!, "up"), shapeEq(g!.shape, u!.shape) ? undefined : `up ${formatType(u!)} does not match gate ${formatType(g!)}`) ?? [{ dtype: "f32", shape: g!.shape }],
+  }),
+  silu_mul_backward: defineOp({
+    doc: "(dgate, dup) of silu_mul from gate, up and dy: dy·up·silu'(gate) and dy·silu(gate)",
+    inputs: ["gate", "up", "dy"],
+    attrs: {},
+    infer: ([g, u, dy]) => {
+      const bad = first(f(g!, "gate"), f(u!, "up"), f(dy!, "dy"));
+      if (bad) return bad;
+      if (!shapeEq(g!.shape, u!.shape) || !shapeEq(g!.shape, dy!.shape)) return `gate ${formatType(g!)}, up ${formatType(u!)} and dy ${formatType(dy!)} must have one shape`;
+      return [{ dtype: "f32", shape: g!.shape }, { dtype: "f32", shape: g!.shape }];
+    },
+  }),
   embedding_rows: defineOp({
     doc: "one row block of an embedding table: out[...] = table[id − start] for ids in [start, start + rows), zeros elsewhere; table [rows,D]",
     inputs: ["ids", "table"],

@@ -4,7 +4,10 @@
  *  - LoRA: add(linear(x, W), scale(linear(u, B), s)) → linear_fused(x, W, u, B){lora_scale: s};
  *    the base matmul adds the low-rank term in its epilogue (u = x·Aᵀ stays its own small op);
  *  - residual: add(linear…(…), r) → linear_fused(…, r){residual}: the add happens in the epilogue;
- *  - scale folding: scale(dy, s) read only by linear gradients becomes their alpha.
+ *  - scale folding: scale(dy, s) read only by linear gradients becomes their alpha;
+ *  - SwiGLU (llama's MLP): mul(silu(g), u) → silu_mul(g, u), and its backward mul(dh, u),
+ *    mul(dh, silu(g)), silu_backward(g, ·) → one silu_mul_backward(g, u, dh) giving dg and du,
+ *    so silu(g) is neither written nor kept for backward.
  * An intermediate is removed only when nothing else reads it (no other op, output or saved
  * activation), so the graph computes exactly what it did.
  */
@@ -115,10 +118,57 @@ function foldScales(g: Graph): number {
   return n;
 }
 
+/** The op of `ops` whose inputs are exactly {x, y} in either order, if one. */
+function mulOf(ops: readonly Op[], x: string, y: string): Op | undefined {
+  return ops.find((o) => o.op === "mul" && ((o.inputs[0] === x && o.inputs[1] === y) || (o.inputs[0] === y && o.inputs[1] === x)));
+}
+
+/** mul(silu(g), u) with its backward → silu_mul and silu_mul_backward (see the file comment). */
+function fuseSwiglu(g: Graph): number {
+  const u = uses(g);
+  const prod = producersOf(g);
+  const dead = new Set<Op>();
+  const replace = new Map<Op, Op>();
+  let n = 0;
+  for (const fwd of g.ops) {
+    if (fwd.op !== "mul" || dead.has(fwd)) continue;
+    for (const [si, ui] of [[0, 1], [1, 0]] as const) {
+      const s = fwd.inputs[si]!;
+      const up = fwd.inputs[ui]!;
+      const sil = prod.get(s);
+      if (!sil || sil.op !== "silu" || s === up || g.outputs.includes(s)) continue;
+      const gate = sil.inputs[0]!;
+      const readers = u.ops.get(s) ?? [];
+      // silu(g) read by the forward mul and by the backward's du = mul(dh, s), nothing else.
+      const duMul = readers.find((o) => o !== fwd && o.op === "mul");
+      if (readers.length !== 2 || !duMul) continue;
+      const dh = duMul.inputs[0] === s ? duMul.inputs[1]! : duMul.inputs[0]!;
+      const dsMul = mulOf(u.ops.get(dh) ?? [], dh, up);
+      if (!dsMul || dsMul === duMul) continue;
+      const ds = dsMul.outputs[0]!.name;
+      const sb = u.ops.get(ds) ?? [];
+      if (sb.length !== 1 || sb[0]!.op !== "silu_backward" || sb[0]!.inputs[0] !== gate || u.pinned.has(ds)) continue;
+      const bwd = sb[0]!;
+      Object.assign(fwd, { op: "silu_mul", inputs: [gate, up], attrs: {} });
+      const fused: Op = { op: "silu_mul_backward", module: bwd.module, inputs: [gate, up, dh], outputs: [bwd.outputs[0]!, duMul.outputs[0]!], attrs: {} };
+      // At the earlier of the two ops it replaces: dh, gate and up exist there, dg and du are read later.
+      const first = g.ops.indexOf(duMul) < g.ops.indexOf(bwd) ? duMul : bwd;
+      replace.set(first, fused);
+      for (const o of [sil, duMul, dsMul, bwd]) if (o !== first) dead.add(o);
+      if (g.saved) g.saved = g.saved.filter((v) => v !== s);
+      n++;
+      break;
+    }
+  }
+  g.ops = g.ops.filter((o) => !dead.has(o) || replace.has(o)).map((o) => replace.get(o) ?? o);
+  return n;
+}
+
 export interface FuseStats {
   lora: number;
   residual: number;
   scales: number;
+  swiglu: number;
 }
 
 export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
@@ -126,7 +176,8 @@ export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
   const lora = fuseLora(g);
   const residual = fuseResidual(g);
   const scales = foldScales(g);
-  return { graph: g, stats: { lora, residual, scales } };
+  const swiglu = fuseSwiglu(g);
+  return { graph: g, stats: { lora, residual, scales, swiglu } };
 }
 
 export function fuse(graph: Graph, ctx: PassContext): Graph {

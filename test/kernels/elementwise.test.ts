@@ -20,6 +20,7 @@ beforeAll(async () => {
 
 const SHAPE = [3, 7, 13];
 const N = 3 * 7 * 13;
+const numelOf = (shape: number[]): number => shape.reduce((a, b) => a * b, 1);
 const scaled = (n: number, seed: number, k: number): Float32Array => randomF32(n, seed).map((v) => v * k);
 
 /** Every kernel of the op ran in the four-lanes-a-thread form. */
@@ -40,6 +41,18 @@ describe("four elements a thread (f32, no broadcasting, size a multiple of 4)", 
     allVec4(await checkOp(dev, "mul", [a, b], {}, TOL));
     allVec4(await checkOp(dev, "scale", [a], { factor: -1.5 }, TOL));
   });
+});
+
+describe("silu_mul (llama's fused SwiGLU)", () => {
+  for (const shape of [[3, 7, 13], [4, 6, 10]]) {
+    it(`forward and backward on ${JSON.stringify(shape)}${numelOf(shape) % 4 === 0 ? " (four a thread)" : ""}`, async () => {
+      const n = numelOf(shape);
+      const [gate, up, dy] = [f32t(shape, scaled(n, 71, 6)), f32t(shape, randomF32(n, 72)), f32t(shape, randomF32(n, 73))];
+      const fwd = await checkOp(dev, "silu_mul", [gate, up], {}, TOL);
+      const bwd = await checkOp(dev, "silu_mul_backward", [gate, up, dy], {}, TOL);
+      for (const r of [fwd, bwd]) expect(r.lowered.kernels.every((k) => k.label.endsWith("_v4"))).toBe(n % 4 === 0);
+    });
+  }
 });
 
 describe("activations", () => {

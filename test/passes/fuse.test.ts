@@ -35,6 +35,8 @@ describe("fuse", () => {
       expect(stats.lora).toBeGreaterThan(0);
       expect(stats.residual).toBeGreaterThan(0);
       expect(stats.scales).toBeGreaterThan(0);
+      // llama's MLP is SwiGLU on separate gate and up projections (one per layer); the others have none.
+      expect(stats.swiglu).toBe(model === "tiny-llama" ? plain.profile!.dims.numLayers : 0);
       expect(fused.graph!.ops.length).toBeLessThan(plain.graph!.ops.length - stats.lora);
 
       const profile = profileFromConfig(builtinConfig(model)!, `builtin:${model}`);

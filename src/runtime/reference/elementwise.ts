@@ -71,6 +71,40 @@ export const ELEMENTWISE = {
   mul: { arity: 2, attrs: [], forward: mul(a, b), gradA: mul(dy, b), gradB: mul(dy, a), keeps: ['a', 'b'] },
 } satisfies Record<string, UnaryOp | BinaryOp>;
 
+/**
+ * llama's MLP activation as one op (the fuse pass's silu_mul): y = silu(a)·b for gate a and up b,
+ * with the gradients toward both from dy, written from silu's entries so both forms agree.
+ */
+export const SILU_MUL = {
+  forward: mul(ELEMENTWISE.silu.forward, b),
+  gradGate: mul(b, ELEMENTWISE.silu.gradA),
+  gradUp: mul(dy, ELEMENTWISE.silu.forward),
+} as const;
+
+/** silu_mul and its backward on whole arrays (a = gate, b = up), as the reference executor runs them. */
+export function siluMulForward<T extends Floats>(gate: T, up: Floats): T {
+  expectLength('silu_mul up', up, gate.length);
+  const f = compileExpr(SILU_MUL.forward, ['a', 'b']);
+  const out = like(gate, gate.length);
+  for (let i = 0; i < gate.length; i++) out[i] = f([gate[i]!, up[i]!]);
+  return out;
+}
+
+export function siluMulBackward<T extends Floats>(gate: Floats, up: Floats, dy0: T): [T, T] {
+  expectLength('silu_mul gate', gate, dy0.length);
+  expectLength('silu_mul up', up, dy0.length);
+  const fg = compileExpr(SILU_MUL.gradGate, ['a', 'b', 'dy']);
+  const fu = compileExpr(SILU_MUL.gradUp, ['a', 'b', 'dy']);
+  const dg = like(dy0, dy0.length);
+  const du = like(dy0, dy0.length);
+  for (let i = 0; i < dy0.length; i++) {
+    const vals = [gate[i]!, up[i]!, dy0[i]!];
+    dg[i] = fg(vals);
+    du[i] = fu(vals);
+  }
+  return [dg, du];
+}
+
 export type ElementwiseName = keyof typeof ELEMENTWISE;
 export type UnaryName = { [K in ElementwiseName]: (typeof ELEMENTWISE)[K] extends { arity: 1 } ? K : never }[ElementwiseName];
 export type BinaryName = Exclude<ElementwiseName, UnaryName>;

@@ -4,7 +4,7 @@
  * file only says which expression each IR op uses and where its variables come from. Dropout is
  * the one op outside the table: its mask is rng.ts's counter hash, keyed by the `rng` binding.
  */
-import { ELEMENTWISE, type ElementwiseName } from "../../../runtime/reference/elementwise.js";
+import { ELEMENTWISE, SILU_MUL, type ElementwiseName } from "../../../runtime/reference/elementwise.js";
 import type { Expr } from "../../../runtime/reference/expr.js";
 import { dropThreshold } from "../../../runtime/reference/rng.js";
 import { broadcastIndex, input, load, mapKernel, numel, output, store, type BindingDecl } from "../kernels/common.js";
@@ -19,11 +19,16 @@ function num(ctx: LowerContext, key: string): number {
   return v;
 }
 
-/** One kernel computing `expr` per output element; `vars` binds the table's variable names. */
-function exprKernel(ctx: LowerContext, label: string, expr: Expr, vars: (i: string) => Record<string, string>, extra: BindingDecl[] = []): Lowered {
+/**
+ * One kernel computing, per element, `expr` into out0 (or each of several exprs into out0, out1,
+ * ...: all outputs have the same shape); `vars` binds the table's variable names.
+ */
+function exprKernel(ctx: LowerContext, label: string, expr: Expr | readonly Expr[], vars: (i: string) => Record<string, string>, extra: BindingDecl[] = []): Lowered {
+  const exprs = Array.isArray(expr) ? (expr as readonly Expr[]) : [expr as Expr];
   const out = ctx.outputs[0]!;
   const n = numel(out.shape);
-  const vec = vec4Body(ctx, expr, vars, extra);
+  const outputs = ctx.outputs.map((o, k) => output(k, o.dtype));
+  const vec = vec4Body(ctx, exprs, vars, extra);
   if (vec) {
     return {
       kernels: [
@@ -31,7 +36,7 @@ function exprKernel(ctx: LowerContext, label: string, expr: Expr, vars: (i: stri
           label: `${label}_${n}_v4`,
           caps: ctx.caps,
           n: n / 4,
-          bindings: [...ctx.inputs.map((t, k) => ({ ...input(k, t.dtype), vec4: true })), { ...output(0, out.dtype), vec4: true }],
+          bindings: [...ctx.inputs.map((t, k) => ({ ...input(k, t.dtype), vec4: true })), ...outputs.map((o) => ({ ...o, vec4: true }))],
           helpers: vec.helpers,
           body: vec.body,
           flops: vec.ops * n,
@@ -39,44 +44,58 @@ function exprKernel(ctx: LowerContext, label: string, expr: Expr, vars: (i: stri
       ],
     };
   }
-  // Each variable is loaded once into a let; the printed expression reads the lets.
+  // Each variable is loaded once into a let; the printed expressions read the lets.
   const bound = Object.entries(vars("i"));
-  const e = printExpr(expr, Object.fromEntries(bound.map(([k]) => [k, `v_${k}`])));
+  const names = Object.fromEntries(bound.map(([k]) => [k, `v_${k}`]));
+  const printed = exprs.map((e, k) => printExpr(e, names, `t${k}_`));
   const ins = ctx.inputs.map((t, k) => input(k, t.dtype));
-  const body = [...bound.map(([k, w]) => `let v_${k} = ${w};`), ...e.lets, store("out0", out.dtype, "i", e.value)].join("\n");
+  const body = [...bound.map(([k, w]) => `let v_${k} = ${w};`), ...printed.flatMap((e, k) => [...e.lets, store(`out${k}`, ctx.outputs[k]!.dtype, "i", e.value)])].join("\n");
   return {
     kernels: [
       mapKernel({
         label: `${label}_${n}`,
         caps: ctx.caps,
         n,
-        bindings: [...ins, ...extra, output(0, out.dtype)],
-        helpers: e.helpers,
+        bindings: [...ins, ...extra, ...outputs],
+        helpers: helpersOf(printed),
         body,
-        flops: e.ops * n,
+        flops: printed.reduce((a, e) => a + e.ops, 0) * n,
       }),
     ],
   };
 }
 
+/** The helper functions several printed expressions need, each once. */
+function helpersOf(printed: readonly { helpers: string }[]): string {
+  return [...new Set(printed.map((e) => e.helpers).filter((h) => h))].join("\n");
+}
+
 /**
  * The body of the four-elements-a-thread form, when every tensor is f32 of the output's size (no
  * broadcasting) and n is a multiple of 4: each input is loaded as one vec4 and the scalar
- * expression runs once per lane (8x faster than a thread per element on llvmpipe at 176K values,
+ * expressions run once per lane (8x faster than a thread per element on llvmpipe at 176K values,
  * and wider loads on GPUs). The per-lane arithmetic is the scalar form's, so results are the same.
  */
-function vec4Body(ctx: LowerContext, expr: Expr, vars: (i: string) => Record<string, string>, extra: BindingDecl[]): { body: string; helpers: string; ops: number } | undefined {
-  const out = ctx.outputs[0]!;
-  const n = numel(out.shape);
-  if (n % 4 !== 0 || extra.length || out.dtype !== "f32" || ctx.inputs.some((t) => t.dtype !== "f32" || numel(t.shape) !== n)) return undefined;
+function vec4Body(ctx: LowerContext, exprs: readonly Expr[], vars: (i: string) => Record<string, string>, extra: BindingDecl[]): { body: string; helpers: string; ops: number } | undefined {
+  const n = numel(ctx.outputs[0]!.shape);
+  const tensors = [...ctx.inputs, ...ctx.outputs];
+  if (n % 4 !== 0 || extra.length || tensors.some((t) => t.dtype !== "f32" || numel(t.shape) !== n)) return undefined;
   const bound = Object.entries(vars("IDX")).map(([k, w]) => [k, w.replace(/\b(in\d+)\[IDX\]/g, "$1_4[LANE]")] as const);
   if (bound.some(([, w]) => w.includes("IDX"))) return undefined;
-  const e = printExpr(expr, Object.fromEntries(bound.map(([k]) => [k, `v_${k}`])));
+  const names = Object.fromEntries(bound.map(([k]) => [k, `v_${k}`]));
+  const printed = exprs.map((e, k) => printExpr(e, names, `t${k}_`));
   const lanes = [0, 1, 2, 3].map((c) =>
-    ["{", ...bound.map(([k, w]) => `let v_${k} = ${w.replaceAll("LANE", String(c))};`), ...e.lets, `r[${c}] = ${e.value};`, "}"].join("\n"),
+    [
+      "{",
+      ...bound.map(([k, w]) => `let v_${k} = ${w.replaceAll("LANE", String(c))};`),
+      ...printed.flatMap((e, k) => [...e.lets, `r${k}[${c}] = ${e.value};`]),
+      "}",
+    ].join("\n"),
   );
   const loads = ctx.inputs.map((_, k) => `let in${k}_4 = in${k}[i];`);
-  return { body: [...loads, "var r: vec4<f32>;", ...lanes, "out0[i] = r;"].join("\n"), helpers: e.helpers, ops: e.ops };
+  const results = printed.map((_, k) => `var r${k}: vec4<f32>;`);
+  const stores = printed.map((_, k) => `out${k}[i] = r${k};`);
+  return { body: [...loads, ...results, ...lanes, ...stores].join("\n"), helpers: helpersOf(printed), ops: printed.reduce((a, e) => a + e.ops, 0) };
 }
 
 /** A forward activation: y = f(a). */
@@ -158,7 +177,21 @@ const dropout: Lowering = (ctx) => {
   };
 };
 
+/** silu(gate) ⊙ up: llama's MLP in one pass (the fuse pass makes it). */
+const siluMul: Lowering = (ctx) =>
+  exprKernel(ctx, "silu_mul", SILU_MUL.forward, (i) => ({ a: load("in0", ctx.inputs[0]!.dtype, i), b: load("in1", ctx.inputs[1]!.dtype, i) }));
+
+/** (dgate, dup) from gate, up and dy, by SILU_MUL's gradients. */
+const siluMulBackward: Lowering = (ctx) =>
+  exprKernel(ctx, "silu_mul_backward", [SILU_MUL.gradGate, SILU_MUL.gradUp], (i) => ({
+    a: load("in0", ctx.inputs[0]!.dtype, i),
+    b: load("in1", ctx.inputs[1]!.dtype, i),
+    dy: load("in2", ctx.inputs[2]!.dtype, i),
+  }));
+
 registerLowerings({
+  silu_mul: siluMul,
+  silu_mul_backward: siluMulBackward,
   silu: activation("silu"),
   gelu_tanh: activation("gelu_tanh"),
   gelu: activation("gelu"),

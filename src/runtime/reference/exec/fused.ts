@@ -1,11 +1,14 @@
 // Reference kernels of the fused ops (src/ir/ops-fused.ts): the same arithmetic as the ops they
 // replace, one after the other, so a fused graph computes what the unfused one does.
+import { siluMulBackward, siluMulForward } from '../elementwise.js';
 import { like } from '../floats.js';
 import { linearForward } from '../linear.js';
 import { asFloats, asInts } from './tensor.js';
 import { linearShape, type Kernel } from './forward.js';
 
 export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
+  silu_mul: ([gate, up]) => [siluMulForward(asFloats(gate!), asFloats(up!))],
+  silu_mul_backward: ([gate, up, dy]) => siluMulBackward(asFloats(gate!), asFloats(up!), asFloats(dy!)),
   embedding_rows: ([ids, table], a) => {
     const t = asFloats(table!);
     const [rows, D] = table!.shape as [number, number];
