@@ -54,7 +54,7 @@ history's keys and values from turn to turn; a longer conversation must be clear
       return 1;
     }
     return userErrors(io, "chat", async () => {
-      const m = await loadForGeneration(model, v.adapter as string | undefined);
+      const m = await loadForGeneration(model, v.adapter as string | undefined, process.cwd(), { streamBase: device === "gpu" });
       const named = typeof v.template === "string" ? templateByName(v.template) : undefined;
       const text = named ?? (typeof v.template === "string" ? v.template : m.profile.chatTemplate);
       if (!text.includes("{prompt}")) {

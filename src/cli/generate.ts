@@ -59,7 +59,7 @@ tokens (at most the model's positions); reference recomputes the whole sequence 
       }
     }
     return userErrors(io, "generate", async () => {
-      const m = await loadForGeneration(model, v.adapter as string | undefined);
+      const m = await loadForGeneration(model, v.adapter as string | undefined, process.cwd(), { streamBase: device === "gpu" });
       const o = opts as { maxNewTokens: number; temperature: number; topP: number; seed: number };
       const decoder = await openDecoder(m, device, m.tokenizer.encode(prompt).length + o.maxNewTokens);
       try {

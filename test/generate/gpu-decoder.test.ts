@@ -76,6 +76,27 @@ describe("GpuDecoder matches the reference decoder", () => {
   });
 });
 
+describe("streamed base weights", () => {
+  for (const [model, method] of [["builtin:tiny-llama", "prefix tokens=4;"], ["builtin:tiny-gpt2", "lora r=4 alpha=8 on c_attn;"]] as const) {
+    it(`${model} with ${method.split(" ")[0]}: the base weights stay in the checkpoint until uploaded, the text is the reference's`, async () => {
+      const dir = await writeAdapter(model, method, 61);
+      const m = await loadForGeneration(model, dir, process.cwd(), { streamBase: true });
+      const full = await loadForGeneration(model, dir);
+      expect(m.base).toBeDefined();
+      expect([...m.params.keys()].filter((k) => m.base!.names.includes(k))).toEqual([]);
+      const prompt = "Response: ";
+      const gpu = await GpuDecoder.create(m.graph, m.params, { tokens: m.tokenizer.encode(prompt).length + greedy.maxNewTokens, maxPositions: m.profile.dims.maxPositions, device: await testDevice(), base: m.base! });
+      try {
+        const ref = new ReferenceDecoder(full.graph, full.params);
+        await compareSteps(`${model} streamed`, gpu, ref, m.tokenizer.encode(prompt), 3);
+        expect((await generate(gpu, m.tokenizer, prompt, greedy)).ids).toEqual((await generate(ref, m.tokenizer, prompt, greedy)).ids);
+      } finally {
+        gpu.dispose();
+      }
+    });
+  }
+});
+
 describe("weights larger than a storage binding", () => {
   it("tiny-gpt2 with its tied table and MLP split into 4 KiB row blocks generates as the reference", async () => {
     const m = await loadForGeneration("builtin:tiny-gpt2", undefined);

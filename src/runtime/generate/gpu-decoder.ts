@@ -14,6 +14,8 @@ import { buildProgram, type ForwardEntry, type Program, type TensorLoc } from ".
 import type { Graph } from "../../ir/index.js";
 import { chooseMatmulVariant, openDevice, type Device } from "../device/index.js";
 import { ProgramExecutor } from "../gpu/executor.js";
+import { paramSource, uploadParams } from "../gpu/upload.js";
+import type { BaseWeights } from "../train/weights.js";
 import { CachePlan, type StepInput } from "./cache-plan.js";
 import type { Decoder } from "./decoder.js";
 import { stepParams } from "./step-params.js";
@@ -25,6 +27,8 @@ export interface GpuDecoderOptions extends DecodeSize {
   matmul?: MatmulVariant;
   /** Plan for storage bindings no larger than this (tests split weights with it). */
   maxBindingBytes?: number;
+  /** Base weights not in `params`, read one tensor at a time as they are uploaded. */
+  base?: BaseWeights;
 }
 
 /** Positions recorded into one command buffer at most. */
@@ -59,20 +63,20 @@ export class GpuDecoder implements Decoder {
     this.readback = dev.gpu.createBuffer({ size: this.logits.bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "logits readback" });
   }
 
+  /** `params`: the model's and adapter's values; base weights missing there stream from `o.base`. */
   static async create(forward: Graph, params: ReadonlyMap<string, Float32Array>, o: GpuDecoderOptions): Promise<GpuDecoder> {
     const step = decodeStepGraph(forward, o);
-    const values = stepParams(step, params);
+    // The setup graph (prefix keys/values, prompt rows) gets any base weight it reads up front.
+    const streamed = new Set(o.base?.names ?? []);
+    const have = new Map(params);
+    for (const p of step.setup.params) if (!have.has(p.name) && o.base && streamed.has(p.name)) have.set(p.name, await o.base.readF32(p.name));
+    const values = stepParams(step, have, streamed);
     const dev = o.device ?? (await openDevice());
     try {
       const matmul = o.matmul ?? (await chooseMatmulVariant(dev)).variant;
       const program = buildProgram(undefined, undefined, { B: 1, T: 1, caps: capsWithin(dev.caps, o.maxBindingBytes), matmul }, { graph: step.graph, outputs: ["logits"] });
       const exec = await ProgramExecutor.create(dev, program);
-      for (const p of program.params) {
-        const v = values.get(p.rowsOf?.name ?? p.name)!;
-        // A row block [rows, cols] of a weight too large for one binding (program/split.ts).
-        const cols = p.shape[1]!;
-        exec.write(p, p.rowsOf ? v.subarray(p.rowsOf.start * cols, (p.rowsOf.start + p.rowsOf.rows) * cols) : v);
-      }
+      await uploadParams(exec, program.params, paramSource(values, o.base));
       await dev.flush();
       return new GpuDecoder(dev, step, program, exec, program.forward!, o.device === undefined);
     } catch (e) {

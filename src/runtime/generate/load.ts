@@ -13,20 +13,28 @@ import { compileSpec } from "../../passes/compile.js";
 import { adapterSpec, loadAdapter } from "../adapter/index.js";
 import { UserError } from "../io/errors.js";
 import { ByteTokenizer, loadTokenizer, type Tokenizer } from "../tokenizer/index.js";
-import { loadBaseWeights } from "../train/weights.js";
+import { openBaseWeights, type BaseWeights } from "../train/weights.js";
 import { initParams } from "../train/init-params.js";
 
 export interface LoadedModel {
   spec: Spec;
   profile: ModelProfile;
   graph: Graph;
+  /** The adapter's values and, unless `base` streams them, the base weights. */
   params: Map<string, Float32Array>;
+  /** With `streamBase`: the base weights, read one tensor at a time when asked. */
+  base?: BaseWeights;
   tokenizer: Tokenizer;
+}
+
+export interface LoadOptions {
+  /** Leave the base weights in the checkpoint for a device to stream (the GPU decoder does). */
+  streamBase?: boolean;
 }
 
 
 /** `model` is a folder or builtin:NAME; `adapter` an adapter folder. Paths relative to `cwd`. */
-export async function loadForGeneration(model: string, adapter: string | undefined, cwd = process.cwd()): Promise<LoadedModel> {
+export async function loadForGeneration(model: string, adapter: string | undefined, cwd = process.cwd(), opts: LoadOptions = {}): Promise<LoadedModel> {
   const source = model.startsWith("builtin:") ? model : resolve(cwd, model);
   let spec: Spec;
   if (adapter !== undefined) {
@@ -49,9 +57,12 @@ export async function loadForGeneration(model: string, adapter: string | undefin
   if (!compiled.graph || !compiled.profile || compiled.diagnostics.some((d) => d.severity === "error")) {
     throw new DiagnosticsError(compiled.diagnostics.length ? compiled.diagnostics : [diag("P408", spec.file, undefined, [model, "it could not be compiled"])]);
   }
-  const params = await loadBaseWeights(spec.model!, compiled.profile, compiled.graph);
+  const base = await openBaseWeights(spec.model!, compiled.profile, compiled.graph);
+  const params = opts.streamBase ? new Map<string, Float32Array>() : await base.loadAll();
   if (adapter !== undefined) for (const [k, v] of await loadAdapter(resolve(cwd, adapter), { spec, graph: compiled.graph, profile: compiled.profile })) params.set(k, v);
   // What an adapter does not store (AdaLoRA's constant ranknum) starts as its init says.
   for (const [k, v] of initParams(compiled.graph, params, 0)) params.set(k, v);
-  return { spec, profile: compiled.profile, graph: compiled.graph, params, tokenizer };
+  const m: LoadedModel = { spec, profile: compiled.profile, graph: compiled.graph, params, tokenizer };
+  if (opts.streamBase) m.base = base;
+  return m;
 }

@@ -12,6 +12,6 @@ export function isGenerateDevice(s: string): s is GenerateDevice {
 
 /** `tokens`: the longest sequence the decoder must hold (its KV cache is sized for it). */
 export async function openDecoder(m: LoadedModel, device: GenerateDevice, tokens: number): Promise<Decoder> {
-  if (device === "reference") return new ReferenceDecoder(m.graph, m.params);
-  return GpuDecoder.create(m.graph, m.params, { tokens, maxPositions: m.profile.dims.maxPositions });
+  if (device === "reference") return new ReferenceDecoder(m.graph, m.base ? new Map([...(await m.base.loadAll()), ...m.params]) : m.params);
+  return GpuDecoder.create(m.graph, m.params, { tokens, maxPositions: m.profile.dims.maxPositions, ...(m.base ? { base: m.base } : {}) });
 }

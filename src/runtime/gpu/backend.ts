@@ -26,6 +26,7 @@ import type { MicroBatch, StepOutcome, TrainBackend, TrainSnapshot } from "../tr
 import type { BaseWeights } from "../train/weights.js";
 import { graphInputs } from "../train/inputs.js";
 import { ProgramExecutor } from "./executor.js";
+import { paramSource, uploadParams } from "./upload.js";
 import { padBatch } from "./pad.js";
 import { GpuRankAllocator, type DeviceAllocMatrix, type DeviceSlice } from "./rank-allocator.js";
 
@@ -116,33 +117,9 @@ export class GpuBackend implements TrainBackend {
     });
   }
 
-  /**
-   * Starting values: from `params` when given there, else streamed from `base` one tensor at a
-   * time (an f16 home reads f16 bits, so F16 checkpoints are never widened). queue.writeBuffer
-   * copies each tensor out before the next is read, so host memory holds one tensor at a time.
-   */
+  /** Starting values: from `params` when given there, else streamed from `base` (upload.ts). */
   private async uploadParams(): Promise<void> {
-    const fromBase = new Set(this.o.base?.names ?? []);
-    // A weight split into row blocks is read once for all its blocks (they are listed together).
-    let last: { name: string; data: Float32Array | Uint16Array } | undefined;
-    const whole = async (name: string, f16: boolean): Promise<Float32Array | Uint16Array> => {
-      if (last?.name === name) return last.data;
-      const given = this.o.params.get(name);
-      let data: Float32Array | Uint16Array;
-      if (given) data = f16 ? f32ArrayToF16(given) : given;
-      else if (this.o.base && fromBase.has(name)) data = f16 ? await this.o.base.readF16(name) : await this.o.base.readF32(name);
-      else throw new Error(`gpu: no starting value for parameter ${name}`);
-      last = { name, data };
-      return data;
-    };
-    for (const p of this.program.params) {
-      const n = p.shape.reduce((a, b) => a * b, 1);
-      let data = await whole(p.rowsOf?.name ?? p.name, p.dtype === "f16");
-      // A row block [rows, cols] of a weight too large for one binding (program/split.ts).
-      if (p.rowsOf) data = data.subarray(p.rowsOf.start * p.shape[1]!, (p.rowsOf.start + p.rowsOf.rows) * p.shape[1]!);
-      if (data.length !== n) throw new Error(`gpu: parameter ${p.name} has ${data.length} values, expected [${p.shape.join(",")}]`);
-      this.exec.write(p, data);
-    }
+    await uploadParams(this.exec, this.program.params, paramSource(this.o.params, this.o.base));
   }
 
   /** The padded batch's input_ids, labels and positions as the program's input buffers hold them. */
