@@ -16,6 +16,8 @@ const SHAPES: [number, number, number][] = [
   [130, 64, 7],
   [130, 67, 129],
   [17, 5, 64],
+  // A LoRA down-projection's shape: few output columns, many rows split across each workgroup's threads.
+  [1301, 16, 8],
 ];
 
 let dev: Device;

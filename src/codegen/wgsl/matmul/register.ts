@@ -20,7 +20,15 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   if (tn % 4 !== 0 || tm < 1 || t.wg < 1) throw new Error(`register matmul: bad tuning ${JSON.stringify(t)}`);
   // Narrow outputs (small models: N = 64) would leave most of a wide workgroup idle: use only as
   // many threads along N as there are column blocks, rounded up to a SIMD-friendly multiple of 8.
-  const wg = Math.min(t.wg, Math.max(8, Math.ceil(Math.ceil(N / tn) / 8) * 8));
+  // Fewer than 8 column blocks (a LoRA down-projection, N = r) would still idle most lanes: then
+  // the workgroup's threads also split the rows, RL row blocks of CL column blocks each (rows
+  // are then per thread, not uniform).
+  const blocks = Math.ceil(N / tn);
+  const narrow = blocks < 8;
+  const CL = narrow ? blocks : 0;
+  // At least 4 workgroups where there are rows enough, so every core (or SM) gets some.
+  const RL = narrow ? Math.max(1, Math.min(Math.floor(t.wg / blocks), Math.floor(Math.ceil(M / tm) / 4))) : 1;
+  const wg = narrow ? CL * RL : Math.min(t.wg, Math.max(8, Math.ceil(blocks / 8) * 8));
   if (wg > caps.maxInvocationsPerWorkgroup || wg > caps.maxWorkgroupSizeX) throw new Error(`register matmul: workgroup ${wg} exceeds the device`);
   const names = operandNames(p);
   const A = names.a;
@@ -44,10 +52,9 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   const Q = range(nq);
   const I4 = range(4);
 
-  const pre: string[] = [
-    `let n0 = (wid.x * ${wg}u + lid.x) * ${tn}u;`,
-    `let m0 = (wid.y + wid.z * GRID_Y) * ${tm}u;`,
-  ];
+  const pre: string[] = narrow
+    ? [`let n0 = (lid.x % ${CL}u) * ${tn}u;`, `let m0 = ((wid.y + wid.z * GRID_Y) * ${RL}u + lid.x / ${CL}u) * ${tm}u;`]
+    : [`let n0 = (wid.x * ${wg}u + lid.x) * ${tn}u;`, `let m0 = (wid.y + wid.z * GRID_Y) * ${tm}u;`];
   // Clamped row and column indices keep every load in bounds; stores check the real index.
   for (const r of R) pre.push(`let am${r} = min(m0 + ${r}u, M - 1u);`);
   for (const c of C) pre.push(`let bn${c} = min(n0 + ${c}u, N - 1u);`);
@@ -123,7 +130,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     body.push("}");
   }
   if (p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + ${r}u)`), C.map((c) => `(n0 + ${c}u)`)));
-  // Stores: rows are uniform, so the row test costs nothing per lane.
+  // Stores: rows are uniform (unless narrow), so the row test costs nothing per lane.
   for (const r of R) {
     body.push(`if (m0 + ${r}u < M) {`, `  let m = m0 + ${r}u;`);
     for (const q of Q) {
@@ -139,7 +146,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     body.push("}");
   }
 
-  const [gy, gz] = splitGrid(Math.ceil(M / tm), caps);
+  const [gy, gz] = splitGrid(Math.ceil(M / (tm * RL)), caps);
   const bindings = matmulBindings(p, { a: aVec, b: bVec, c: cVec });
   const label = p.label ?? `matmul_register_${M}x${N}x${K}_${p.aLayout}_${p.bLayout}`;
   const wgsl = renderModule({
@@ -157,7 +164,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     wgsl,
     entryPoint: "main",
     workgroupSize: [wg, 1, 1],
-    dispatch: [Math.ceil(N / (wg * tn)), gy, gz],
+    dispatch: [narrow ? 1 : Math.ceil(N / (wg * tn)), gy, gz],
     bindings,
     flops: 2 * M * N * K,
   };
