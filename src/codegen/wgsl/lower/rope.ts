@@ -1,8 +1,8 @@
 /**
- * Lowerings of the rope family (see types.ts for the contract). One thread per element of x
- * [B,T,H,hd]: channels past rotary_dim are copied, the others read their pair partner (i + rd/2
- * in "half" mode, the neighbour in "interleaved" mode) and turn by pos·θ^(−2i/rd); backward
- * turns by the negated angle. Positions are i32 [B,T] (or [T], shared by the batch, as the
+ * Lowerings of the rope family (see types.ts for the contract). One thread per position and
+ * channel pair of x [B,T,H,hd] (pairs (i, i + rd/2) in "half" mode, neighbours in "interleaved"
+ * mode), turning that pair in every head by pos·θ^(−2i/rd); channels past rotary_dim are copied
+ * by threads of their own. Backward turns by the negated angle. Positions are i32 [B,T] (or [T], shared by the batch, as the
  * reference also accepts). The angles come from kernels/turns.ts, accurate at long positions.
  */
 import { input, load, mapKernel, output, store } from "../kernels/common.js";
@@ -24,22 +24,31 @@ const rope =
     const half = rd / 2;
     const omegas = Array.from({ length: half }, (_, i) => Math.pow(theta, (-2 * i) / rd));
     const perBatch = pos.shape.reduce((a, b) => a * b, 1) === B * T;
-    const n = B * T * H * hd;
-    const pair =
-      mode === "half"
-        ? "let k = c % HALF;\nlet first = c < HALF;\nlet partner = select(i - HALF, i + HALF, first);"
-        : "let k = c / 2u;\nlet first = (c % 2u) == 0u;\nlet partner = select(i - 1u, i + 1u, first);";
+    // One thread per (position, rotated pair k or pass-through channel): the angle is worked out
+    // once and turns the pair in every head (H angles fewer than a thread per element).
+    const slots = half + (hd - rd);
+    const n = B * T * slots;
+    const [c1, c2] = mode === "half" ? ["k", "k + HALF"] : ["2u * k", "2u * k + 1u"];
     const X = (idx: string) => load("in0", x.dtype, idx);
-    const body = `let c = i % HD;
-if (c >= RD) { ${store("out0", out.dtype, "i", X("i"))} return; }
-let bt = i / (H * HD);
+    const body = `let bt = i / SLOTS;
+let k = i % SLOTS;
+let row = bt * H * HD;
+if (k >= HALF) {
+  let c = RD + (k - HALF);
+  for (var h = 0u; h < H; h++) { ${store("out0", out.dtype, "row + h * HD + c", X("row + h * HD + c"))} }
+  return;
+}
 let p = f32(in1[${perBatch ? "bt" : "bt % T"}]);
-${pair}
 let sc = angle(p, k);
 let sn = ${sign === 1 ? "sc.x" : "-sc.x"};
-let xv = ${X("i")};
-let xp = ${X("partner")};
-${store("out0", out.dtype, "i", "select(xv * sc.y + xp * sn, xv * sc.y - xp * sn, first)")}`;
+for (var h = 0u; h < H; h++) {
+  let i1 = row + h * HD + ${c1};
+  let i2 = row + h * HD + ${c2};
+  let x1 = ${X("i1")};
+  let x2 = ${X("i2")};
+  ${store("out0", out.dtype, "i1", "x1 * sc.y - x2 * sn")}
+  ${store("out0", out.dtype, "i2", "x2 * sc.y + x1 * sn")}
+}`;
     return {
       kernels: [
         mapKernel({
@@ -47,10 +56,10 @@ ${store("out0", out.dtype, "i", "select(xv * sc.y + xp * sn, xv * sc.y - xp * sn
           caps: ctx.caps,
           n,
           bindings: [input(0, x.dtype), input(1, "i32"), output(0, out.dtype)],
-          consts: { T, H, HD: hd, RD: rd, HALF: half },
+          consts: { T, H, HD: hd, RD: rd, HALF: half, SLOTS: slots },
           helpers: sinCosTable("angle", omegas),
           body,
-          flops: 30 * n,
+          flops: 30 * B * T * half + 6 * B * T * H * half,
         }),
       ],
     };
