@@ -88,12 +88,14 @@ describe.each(CASES.map((c) => [label(c), c] as const))("attention %s", (_, c) =
     }
   });
 
-  it("backward", async () => {
+  // The dk/dv kernels' geometry is chosen per device kind (key-rows.ts): both are checked.
+  it.each([["GPU", false], ["CPU", true]] as const)("backward, %s geometry", async (_, isCpu) => {
     const inputs = [q, k, v, outF32, dout, ...(pk && pv ? [pk, pv] : [])];
     const shapes = [qShape, kShape, kShape, qShape, qShape, ...(c.P ? [pShape, pShape] : [])];
     const outShapes = [qShape, kShape, kShape, ...(c.P ? [pShape, pShape] : [])];
     const lowered = lowering("attention_backward")!({
       ...ctxBase,
+      caps: { ...BASELINE_CAPS, isCpu },
       op: opOf("attention_backward", c),
       inputs: shapes.map(f32Arg),
       outputs: outShapes.map(f32Arg),

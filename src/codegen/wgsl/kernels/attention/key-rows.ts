@@ -34,14 +34,34 @@ export interface KeyRowGeometry {
   groups: number;
 }
 
-export function keyRowGeometry(s: AttentionShape, which: "seq" | "prefix", caps: DeviceCaps): KeyRowGeometry {
+/** Keys per invocation, invocations per workgroup and query rows per block (bench sweeps try others). */
+export interface KeyRowTuning {
+  KR: number;
+  threads: number;
+  BR: number;
+  /** Unroll the head-dimension loops (see headDimLoop): faster at small hd, slower to compile. */
+  unrollHd: number;
+}
+
+/**
+ * Per device and head size. On llvmpipe, measured interleaved against the earlier 2 keys x 16
+ * invocations x 4 rows: at hd ≤ 8, 4 x 8 x 2 with the hd loops unrolled runs 1.8x faster
+ * (stories260K) for the same compile time; above, 4 x 8 x 4 with loops runs 1.5x faster (tiny
+ * ChatGLM2 hd 16, GPT-2 hd 64). Tiles keep 32 keys. GPUs keep 2 x 16 x 4 (not measured there).
+ */
+export function keyRowTuning(s: AttentionShape, caps: DeviceCaps): KeyRowTuning {
+  if (!caps.isCpu) return { KR: 2, threads: 16, BR: 4, unrollHd: 8 };
+  return s.hd <= 8 ? { KR: 4, threads: 8, BR: 2, unrollHd: 8 } : { KR: 4, threads: 8, BR: 4, unrollHd: 8 };
+}
+
+export function keyRowGeometry(s: AttentionShape, which: "seq" | "prefix", caps: DeviceCaps, t: KeyRowTuning = keyRowTuning(s, caps)): KeyRowGeometry {
   const keys = which === "seq" ? s.S : s.P;
-  const KR = Math.max(1, Math.min(2, keys));
+  const KR = Math.max(1, Math.min(t.KR, keys));
   // Small tiles: a causal tile starts at the first row its first key sees, so the rows only its
   // later keys see are masked work in proportion to KT.
-  const threads = Math.max(1, Math.min(16, Math.ceil(keys / KR), caps.maxInvocationsPerWorkgroup));
+  const threads = Math.max(1, Math.min(t.threads, Math.ceil(keys / KR), caps.maxInvocationsPerWorkgroup));
   const KT = threads * KR;
-  const BR = Math.max(1, Math.min(4, s.T * (s.Hq / s.Hkv)));
+  const BR = Math.max(1, Math.min(t.BR, s.T * (s.Hq / s.Hkv)));
   // A shared prefix has one owner for all batch rows.
   const owners = which === "prefix" && !s.prefixBatched ? 1 : s.B;
   return { KT, KR, BR, threads, groups: owners * s.Hkv * Math.ceil(keys / KT) };
@@ -49,11 +69,12 @@ export function keyRowGeometry(s: AttentionShape, which: "seq" | "prefix", caps:
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
-export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: KeyRowNames, caps: DeviceCaps): KernelSpec {
+export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: KeyRowNames, caps: DeviceCaps, tuning?: KeyRowTuning): KernelSpec {
   checkShape(s);
   if (which === "prefix" && !s.P) throw new Error("attention: prefix gradients without a prefix");
   const G = s.Hq / s.Hkv;
-  const { KT, KR, BR, threads, groups } = keyRowGeometry(s, which, caps);
+  const t = tuning ?? keyRowTuning(s, caps);
+  const { KT, KR, BR, threads, groups } = keyRowGeometry(s, which, caps, t);
   const keys = which === "seq" ? s.S : s.P;
   const bindings: KernelBinding[] = [];
   const bind = (name: string, access: "read" | "read_write"): void => void bindings.push(storage(bindings.length, name, access));
@@ -124,7 +145,7 @@ export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: 
   const body = `
 ${linearGroup(splitGrid(groups, caps)[0])}
 if (wg >= GROUPS) { return; }
-${headDimLoop(names.q, s.hd <= 8)}
+${headDimLoop(names.q, s.hd <= t.unrollHd)}
 let tile = wg % NTILES;
 let bg = wg / NTILES;
 let g = bg % HKV;
