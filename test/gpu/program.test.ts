@@ -4,7 +4,8 @@
 // dispatch sums them), the f16 weight choice, and the clear internal errors for what is not done.
 
 import { describe, expect, it } from "vitest";
-import { BASELINE_CAPS } from "../../src/codegen/wgsl/caps.js";
+import { BASELINE_CAPS, DeviceLimitError } from "../../src/codegen/wgsl/caps.js";
+import { splitLargeWeights } from "../../src/codegen/wgsl/program/split.js";
 import { buildProgram, chooseF16Weights, dispatchesPerStep, programPlan, programWgsl, type Program } from "../../src/codegen/wgsl/program/index.js";
 import type { Graph } from "../../src/ir/index.js";
 import { compileBoth, specText } from "./helpers.js";
@@ -94,6 +95,16 @@ describe("errors", () => {
     const parts = p.params.filter((q) => q.rowsOf?.name === "model.embed_tokens.weight");
     // 81920 bytes of [320, 64] f32 in blocks of 256 rows (65536 bytes) and 64.
     expect(parts.map((q) => [q.rowsOf!.start, q.rowsOf!.rows, q.bytes])).toEqual([[0, 256, 65536], [256, 64, 16384]]);
+    // A reader that cannot work in row blocks is a device limit too (exit 1, naming the tensor).
+    const g: Graph = {
+      name: "t",
+      inputs: [{ name: "x", dtype: "f32", shape: [64, 64] }],
+      params: [{ name: "w", shape: [64, 64], dtype: "f32", trainable: false, origin: "base" }],
+      ops: [{ op: "mul", module: "", inputs: ["x", "w"], outputs: [{ name: "y", dtype: "f32", shape: [64, 64] }], attrs: {} }],
+      outputs: ["y"],
+    };
+    expect(() => splitLargeWeights([g], () => 4, 4096)).toThrow(DeviceLimitError);
+    expect(() => splitLargeWeights([g], () => 4, 4096)).toThrow(/w is too large for one storage binding and mul \(y\) reads it in a way that cannot be split/);
     const trained = compileBoth(specText("tiny-llama", "freeze base; unfreeze embed_tokens;"));
     expect(() => buildProgram(trained.train, trained.evalGraph, { B: 2, T: 8, caps: small, matmul: "register" })).toThrow(
       /trainable tensor model\.embed_tokens\.weight \[320, 64\] takes 81920 bytes, more than the device's largest storage binding \(65536 bytes\)/,

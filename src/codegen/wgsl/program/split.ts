@@ -76,7 +76,7 @@ function rewrite(graph: Graph, big: ReadonlyMap<string, Param>, partsOf: Readonl
     if (slot < 0) return [op];
     const w = op.inputs[slot]!;
     if (op.inputs.filter((v) => v === w).length > 1 || op.inputs.some((v, i) => i !== slot && big.has(v)) || slot !== 1 || (op.op === "embedding" && op.attrs.transposed === true))
-      throw new Error(`program: ${w} is too large for one storage binding and ${op.op} (${op.outputs[0]?.name ?? "?"}) reads it in a way that cannot be split`);
+      throw new DeviceLimitError(`${w} is too large for one storage binding and ${op.op} (${op.outputs[0]?.name ?? "?"}) reads it in a way that cannot be split; use a device with larger bindings`, w);
     const ps = partsOf.get(w)!;
     switch (op.op) {
       case "linear":
@@ -87,7 +87,7 @@ function rewrite(graph: Graph, big: ReadonlyMap<string, Param>, partsOf: Readonl
       case "embedding":
         return splitEmbedding(op, ps);
       default:
-        throw new Error(`program: ${w} is too large for one storage binding and ${op.op} (${op.outputs[0]?.name ?? "?"}) cannot read it in parts`);
+        throw new DeviceLimitError(`${w} is too large for one storage binding and ${op.op} (${op.outputs[0]?.name ?? "?"}) cannot read it in parts; use a device with larger bindings`, w);
     }
   });
   return g;
