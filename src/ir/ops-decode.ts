@@ -6,7 +6,7 @@
  * position. They exist only in inference graphs, so they need no gradient rule.
  */
 import { defineOp, type OpDef } from "./opdef.js";
-import { f, first, rank } from "./ops-util.js";
+import { checkHeadsAndPrefix, f, first, rank } from "./ops-util.js";
 import { dimEq, formatType, type Dim, type TensorType } from "./shape.js";
 
 const one = (d: Dim): boolean => d === 1;
@@ -45,20 +45,8 @@ export const DECODE_OPS: Readonly<Record<string, OpDef>> = {
       const [L, hkv, hdk] = k!.shape as [Dim, Dim, Dim];
       if (!dimEq(hd, hdk)) return `k_cache ${formatType(k!)} does not fit q ${formatType(q!)}`;
       if (!dimEq(v!.shape[0]!, L) || !dimEq(v!.shape[1]!, hkv)) return `v_cache ${formatType(v!)} does not fit k_cache ${formatType(k!)}`;
-      if (typeof hq === "number" && typeof hkv === "number" && (hkv === 0 || hq % hkv !== 0))
-        return `${hq} query heads cannot be grouped over ${hkv} key/value heads`;
-      if (pk && !pv) return "prefix_k needs prefix_v";
-      for (const [p, like, what] of [[pk, k!, "prefix_k"], [pv, v!, "prefix_v"]] as const) {
-        if (!p) continue;
-        const pb = f(p, what);
-        if (pb) return pb;
-        const okRank = p.shape.length === 3 || (p.shape.length === 4 && one(p.shape[0]!));
-        const tail = p.shape.slice(-2);
-        if (!okRank || !dimEq(tail[0]!, like.shape[1]!) || !dimEq(tail[1]!, like.shape[2]!))
-          return `${what} ${formatType(p)} must be [P,${String(like.shape[1])},${String(like.shape[2])}] or [1,P,${String(like.shape[1])},${String(like.shape[2])}]`;
-      }
-      if (pk && pv && !dimEq(pk.shape[pk.shape.length - 3]!, pv.shape[pv.shape.length - 3]!))
-        return `prefix_k ${formatType(pk)} and prefix_v ${formatType(pv)} differ in length`;
+      const pre = checkHeadsAndPrefix(hq, { k: [hkv, hdk], v: [v!.shape[1]!, v!.shape[2]!] }, pk, pv, { ok: one, name: "1" });
+      if (pre) return pre;
       return [{ dtype: "f32", shape: [1, 1, hq, v!.shape[2]!] }];
     },
   }),

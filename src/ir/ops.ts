@@ -5,7 +5,7 @@
  * batch-first, heads split out as their own axis: `[B,T,D]`, attention operands `[B,T,H,hd]`.
  */
 import { arity, checkAttrs, defineOp, type Attrs, type InferResult, type OpDef } from "./opdef.js";
-import { axisOf, elementwise, f, first, last, rank, unary } from "./ops-util.js";
+import { axisOf, checkHeadsAndPrefix, elementwise, f, first, last, rank, unary } from "./ops-util.js";
 import { BACKWARD_OPS } from "./ops-backward.js";
 import { OPTIMIZER_OPS } from "./ops-optim.js";
 import { PEFT_OPS } from "./ops-peft.js";
@@ -130,20 +130,8 @@ const FORWARD_OPS: Readonly<Record<string, OpDef>> = {
       if (!dimEq(bq, bk) || !dimEq(hd, hdk)) return `k ${formatType(k!)} does not fit q ${formatType(q!)}`;
       if (!dimEq(v!.shape[0]!, bk) || !dimEq(v!.shape[1]!, s) || !dimEq(v!.shape[2]!, hkv))
         return `v ${formatType(v!)} does not fit k ${formatType(k!)}`;
-      if (typeof hq === "number" && typeof hkv === "number" && (hkv === 0 || hq % hkv !== 0))
-        return `${hq} query heads cannot be grouped over ${hkv} key/value heads`;
-      if (pk && !pv) return "prefix_k needs prefix_v";
-      for (const [p, like, what] of [[pk, k!, "prefix_k"], [pv, v!, "prefix_v"]] as const) {
-        if (!p) continue;
-        const pb = f(p, what);
-        if (pb) return pb;
-        const tail = p.shape.slice(-2);
-        const okRank = p.shape.length === 3 || (p.shape.length === 4 && dimEq(p.shape[0]!, bq));
-        if (!okRank || !dimEq(tail[0]!, like.shape[2]!) || !dimEq(tail[1]!, like.shape[3]!))
-          return `${what} ${formatType(p)} must be [P,${String(like.shape[2])},${String(like.shape[3])}] or [${String(bq)},P,${String(like.shape[2])},${String(like.shape[3])}]`;
-      }
-      if (pk && pv && !dimEq(pk.shape[pk.shape.length - 3]!, pv.shape[pv.shape.length - 3]!))
-        return `prefix_k ${formatType(pk)} and prefix_v ${formatType(pv)} differ in length`;
+      const pre = checkHeadsAndPrefix(hq, { k: [hkv, hdk], v: [v!.shape[2]!, v!.shape[3]!] }, pk, pv, { ok: (d) => dimEq(d, bq), name: String(bq) });
+      if (pre) return pre;
       return [{ dtype: promote(q!.dtype, k!.dtype, v!.dtype), shape: [bq, q!.shape[1]!, hq, v!.shape[3]!] }];
     },
   }),
