@@ -11,18 +11,12 @@ import { afterAll } from "vitest";
 import { checkSource } from "../../src/frontend.js";
 import { compileSpec } from "../../src/passes/compile.js";
 import { saveAdapter } from "../../src/runtime/adapter/index.js";
-import { openDevice, type Device } from "../../src/runtime/device/index.js";
 import { uniformFill } from "../../src/runtime/reference/rng.js";
 
 export const REPO = fileURLToPath(new URL("../../", import.meta.url));
 export const STORIES = join(REPO, "../shared/models/stories260K/hf");
 
-let devicePromise: Promise<Device> | undefined;
-
-export function testDevice(): Promise<Device> {
-  devicePromise ??= openDevice();
-  return devicePromise;
-}
+export { testDevice } from "../kernels/helpers.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -59,23 +53,8 @@ export async function writeAdapter(model: string, body: string, seed: number): P
   return dir;
 }
 
-/** |got - want| <= atol + rtol·|want| elementwise; throws listing the first mismatches. Returns the max diff. */
-export function expectClose(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: { atol: number; rtol: number }): number {
-  if (got.length !== want.length) throw new Error(`${what}: ${got.length} values, expected ${want.length}`);
-  const bad: string[] = [];
-  let maxDiff = 0;
-  let n = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i]! - want[i]!);
-    maxDiff = Math.max(maxDiff, Number.isNaN(d) ? Infinity : d);
-    if (!(d <= tol.atol + tol.rtol * Math.abs(want[i]!))) {
-      n++;
-      if (bad.length < 6) bad.push(`  [${i}] got ${got[i]} want ${want[i]} (diff ${d.toExponential(2)})`);
-    }
-  }
-  if (n) throw new Error(`${what}: ${n} of ${want.length} values differ, max diff ${maxDiff.toExponential(3)}\n${bad.join("\n")}`);
-  return maxDiff;
-}
+/** |got - want| <= atol + rtol·|want| elementwise; returns the largest difference. */
+export { expectClose } from "../kernels/helpers.js";
 
 export function argmax(x: ArrayLike<number>): number {
   let best = 0;

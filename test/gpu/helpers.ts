@@ -9,17 +9,12 @@ import { compileSpec } from "../../src/passes/compile.js";
 import type { Graph } from "../../src/ir/index.js";
 import { initBuiltinWeights } from "../../src/models/builtin.js";
 import type { ModelProfile } from "../../src/models/types.js";
-import { openDevice, type Device } from "../../src/runtime/device/index.js";
 import { uniformFill } from "../../src/runtime/reference/rng.js";
 import { initParams } from "../../src/runtime/train/init-params.js";
 import type { MicroBatch } from "../../src/runtime/train/backend.js";
+import { expectClose } from "../kernels/helpers.js";
 
-let devicePromise: Promise<Device> | undefined;
-
-export function testDevice(): Promise<Device> {
-  devicePromise ??= openDevice();
-  return devicePromise;
-}
+export { testDevice } from "../kernels/helpers.js";
 
 export interface Compiled {
   train: Graph;
@@ -73,21 +68,7 @@ export function microBatch(rows: number, len: number, vocab: number, seed: numbe
 
 /** |got - want| <= atol + rtol·max|want| over the tensor; throws listing the first mismatches. */
 export function expectNear(what: string, got: ArrayLike<number>, want: ArrayLike<number>, tol: { atol: number; rtol: number }): number {
-  if (got.length !== want.length) throw new Error(`${what}: ${got.length} values, expected ${want.length}`);
   let scale = 0;
   for (let i = 0; i < want.length; i++) scale = Math.max(scale, Math.abs(want[i]!));
-  const limit = tol.atol + tol.rtol * scale;
-  const bad: string[] = [];
-  let maxDiff = 0;
-  let n = 0;
-  for (let i = 0; i < want.length; i++) {
-    const d = Math.abs(got[i]! - want[i]!);
-    maxDiff = Math.max(maxDiff, Number.isNaN(d) ? Infinity : d);
-    if (!(d <= limit)) {
-      n++;
-      if (bad.length < 6) bad.push(`  [${i}] got ${got[i]} want ${want[i]} (diff ${d.toExponential(2)})`);
-    }
-  }
-  if (n) throw new Error(`${what}: ${n} of ${want.length} values differ by more than ${limit.toExponential(2)}, max diff ${maxDiff.toExponential(3)}\n${bad.join("\n")}`);
-  return maxDiff;
+  return expectClose(what, got, want, { atol: tol.atol + tol.rtol * scale, rtol: 0 });
 }

@@ -24,7 +24,7 @@ export function toF64(x: Float32Array): Float64Array {
 
 /**
  * Elementwise |got - want| <= atol + rtol·|want| (or a per-element bound); throws listing the
- * first mismatches and the largest difference.
+ * first mismatches and the largest difference. Returns the largest difference.
  */
 export function expectClose(
   what: string,
@@ -32,7 +32,7 @@ export function expectClose(
   want: ArrayLike<number>,
   tol: { atol: number; rtol: number; bound?: ArrayLike<number> },
   cols = 1,
-): void {
+): number {
   if (got.length !== want.length) throw new Error(`${what}: ${got.length} values, expected ${want.length}`);
   const bad: string[] = [];
   let maxDiff = 0;
@@ -49,6 +49,7 @@ export function expectClose(
     }
   }
   if (nBad) throw new Error(`${what}: ${nBad} of ${want.length} values differ, max diff ${maxDiff.toExponential(3)}\n${bad.join("\n")}`);
+  return maxDiff;
 }
 
 /** Uploads named inputs, zeroes (or fills) the output, runs one dispatch and reads the output. */
