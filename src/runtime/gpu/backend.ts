@@ -247,11 +247,6 @@ export class GpuBackend implements TrainBackend {
     return this.readSlices(this.program.step?.grads ?? {});
   }
 
-  /** The clipped gradients of the last step, when the run clips. */
-  async clippedGrads(): Promise<Map<string, Float32Array>> {
-    return this.readSlices(this.program.step?.clipped ?? {});
-  }
-
   private async readSlices(m: Readonly<Record<string, Slice>>): Promise<Map<string, Float32Array>> {
     const names = Object.keys(m);
     const data = await this.exec.readMany(names.map((n) => m[n]!));
