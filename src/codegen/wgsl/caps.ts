@@ -6,6 +6,11 @@ export interface DeviceCaps {
   f16: boolean;
   /** `subgroups` is enabled. */
   subgroups: boolean;
+  /**
+   * The subgroup size when the adapter runs one fixed size (llvmpipe: its SIMD width, 8 on AVX2),
+   * else 0. Kernels that share loads across a subgroup are generated for exactly this size.
+   */
+  subgroupSize: number;
   maxWorkgroupStorageBytes: number;
   maxInvocationsPerWorkgroup: number;
   maxWorkgroupSizeX: number;
@@ -20,6 +25,7 @@ export interface DeviceCaps {
 export const BASELINE_CAPS: DeviceCaps = {
   f16: false,
   subgroups: false,
+  subgroupSize: 0,
   maxWorkgroupStorageBytes: 16384,
   maxInvocationsPerWorkgroup: 256,
   maxWorkgroupSizeX: 256,

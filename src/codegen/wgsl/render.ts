@@ -61,10 +61,17 @@ export function f32(x: number): string {
 }
 
 /** The `enable` directives a module using these element types needs. */
-export function enablesFor(caps: DeviceCaps, usesF16: boolean): string[] {
-  if (!usesF16) return [];
-  if (!caps.f16) throw new Error("kernel stores f16 but the device lacks shader-f16");
-  return ["f16"];
+export function enablesFor(caps: DeviceCaps, usesF16: boolean, usesSubgroups = false): string[] {
+  const out: string[] = [];
+  if (usesF16) {
+    if (!caps.f16) throw new Error("kernel stores f16 but the device lacks shader-f16");
+    out.push("f16");
+  }
+  if (usesSubgroups) {
+    if (!caps.subgroups) throw new Error("kernel uses subgroups but the device lacks them");
+    out.push("subgroups");
+  }
+  return out;
 }
 
 /**

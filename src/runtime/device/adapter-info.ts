@@ -70,6 +70,7 @@ export function capsFrom(features: readonly string[], limits: Record<string, num
   return {
     f16: features.includes("shader-f16"),
     subgroups: features.includes("subgroups"),
+    subgroupSize: features.includes("subgroups") && adapter.subgroupMinSize === adapter.subgroupMaxSize ? adapter.subgroupMinSize : 0,
     maxWorkgroupStorageBytes: limits["maxComputeWorkgroupStorageSize"]!,
     maxInvocationsPerWorkgroup: limits["maxComputeInvocationsPerWorkgroup"]!,
     maxWorkgroupSizeX: limits["maxComputeWorkgroupSizeX"]!,

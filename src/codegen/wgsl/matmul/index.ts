@@ -7,7 +7,7 @@ import { registerMatmul } from "./register.js";
 import { tiledMatmul } from "./tiled.js";
 
 export * from "./problem.js";
-export { registerMatmul, DEFAULT_REGISTER_TUNING } from "./register.js";
+export { registerMatmul, defaultRegisterTuning, DEFAULT_REGISTER_TUNING } from "./register.js";
 export { tiledMatmul, DEFAULT_TILED_TUNING } from "./tiled.js";
 
 export interface MatmulTuning {

@@ -65,6 +65,12 @@ export interface RegisterTuning {
   tn: number;
   /** Threads per workgroup, all along N. */
   wg: number;
+  /**
+   * Share the tm rows across a subgroup of this many lanes: each lane loads tm/sg of them and
+   * subgroupBroadcast hands every row to every lane. Needs the device's fixed subgroup size;
+   * tm a multiple of sg. Absent or 0: every lane loads all tm rows itself.
+   */
+  sg?: number;
 }
 
 /** Workgroup-memory tiles bm×bn, stepping K by bk; each thread keeps tm×tn outputs. */

@@ -1,9 +1,15 @@
 // Register-blocked matmul straight from storage, no workgroup memory. Each thread keeps tm×tn
-// accumulators; the tm rows come from the workgroup id, so their loads are uniform across the
-// workgroup (one broadcast load on llvmpipe, where lanes are SIMD lanes), and the tn columns are
-// the thread's own. Operands are read as vec4 whenever the layout and sizes keep them aligned.
-// This is the fast form on CPU adapters (llvmpipe: barriers and workgroup memory cost more than
-// they save); GPUs usually prefer the tiled variant.
+// accumulators; the tm rows come from the workgroup id, so every thread of a workgroup needs the
+// same row values, and the tn columns are the thread's own. Operands are read as vec4 whenever
+// the layout and sizes keep them aligned. This is the fast form on CPU adapters (llvmpipe:
+// barriers and workgroup memory cost more than they save); GPUs usually prefer the tiled variant.
+//
+// On llvmpipe a storage load whose offset is not a constant is done lane by lane, with a bounds
+// check per element, even when every lane asks for the same address; those loads, not the
+// arithmetic, bound the loop. With a fixed subgroup size (`sg`), the subgroup's lanes therefore
+// split the tm rows between them, each loading tm/sg rows once, and subgroupBroadcast (a register
+// shuffle there) hands each row to every lane: the row loads drop by the subgroup size, and larger
+// row blocks become worth their registers.
 
 import type { DeviceCaps } from "../caps.js";
 import type { KernelSpec } from "../kernel.js";
@@ -13,7 +19,20 @@ import { checkProblem, type MatmulProblem, type RegisterTuning } from "./problem
 
 export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
 
-export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTuning = DEFAULT_REGISTER_TUNING): KernelSpec {
+/**
+ * The tuning for this problem and device: on CPU adapters that run one subgroup size, rows shared
+ * across the subgroup in the largest block of up to 32 rows that M fills at least twice (on
+ * llvmpipe 32 rows beat 8 and 16 at every training shape measured, the spilled accumulators
+ * costing less than the loads they save); the plain default elsewhere and for M under one subgroup.
+ */
+export function defaultRegisterTuning(p: MatmulProblem, caps: DeviceCaps): RegisterTuning {
+  const sg = caps.isCpu && caps.subgroups ? caps.subgroupSize : 0;
+  if (sg < 4 || sg > 32 || p.M < sg) return DEFAULT_REGISTER_TUNING;
+  const tm = [32, 16, 8, 4].find((rows) => rows % sg === 0 && p.M >= 2 * rows) ?? sg;
+  return { tm, tn: 4, wg: Math.max(64, sg), sg };
+}
+
+export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTuning = defaultRegisterTuning(p, caps)): KernelSpec {
   checkProblem(p);
   const { M, N, K } = p;
   const { tm, tn } = t;
@@ -28,7 +47,14 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   const CL = narrow ? blocks : 0;
   // At least 4 workgroups where there are rows enough, so every core (or SM) gets some.
   const RL = narrow ? Math.max(1, Math.min(Math.floor(t.wg / blocks), Math.floor(Math.ceil(M / tm) / 4))) : 1;
-  const wg = narrow ? CL * RL : Math.min(t.wg, Math.max(8, Math.ceil(blocks / 8) * 8));
+  const sg = narrow ? 0 : (t.sg ?? 0);
+  if (sg > 0) {
+    if (!caps.subgroups || caps.subgroupSize !== sg) throw new Error(`register matmul: rows shared across ${sg} lanes need a device whose subgroups are exactly ${sg} lanes`);
+    if (tm % sg !== 0 || t.wg % sg !== 0) throw new Error(`register matmul: tm and wg must be multiples of sg in ${JSON.stringify(t)}`);
+  }
+  // With shared rows every subgroup must be whole, so the workgroup stays a multiple of sg.
+  const unit = Math.max(8, sg);
+  const wg = narrow ? CL * RL : Math.min(t.wg, Math.max(unit, Math.ceil(blocks / unit) * unit));
   if (wg > caps.maxInvocationsPerWorkgroup || wg > caps.maxWorkgroupSizeX) throw new Error(`register matmul: workgroup ${wg} exceeds the device`);
   const names = operandNames(p);
   const A = names.a;
@@ -43,7 +69,8 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   const aCan = p.aLayout === "mk" ? K % 4 === 0 : M % 4 === 0 && tm % 4 === 0;
   const bCan = p.bLayout === "nk" ? K % 4 === 0 : N % 4 === 0;
   const unroll = aCan && bCan;
-  const aVec = p.aLayout === "mk" ? unroll : aCan;
+  // Shared rows of a [K,M] operand are loaded a value per lane (consecutive rows, one per lane).
+  const aVec = p.aLayout === "mk" ? unroll : aCan && sg === 0;
   const bVec = p.bLayout === "nk" ? unroll : bCan;
   const cVec = N % 4 === 0;
   const nq = tn / 4;
@@ -58,14 +85,25 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   // Clamped row and column indices keep every load in bounds; stores check the real index.
   for (const r of R) pre.push(`let am${r} = min(m0 + ${r}u, M - 1u);`);
   for (const c of C) pre.push(`let bn${c} = min(n0 + ${c}u, N - 1u);`);
-  if (aVec && p.aLayout === "mk") for (const r of R) pre.push(`let ab${r} = am${r} * (K / 4u);`);
+  // With shared rows, lane `sl` loads rows j·sg + sl of the block (clamped like am).
+  const J = range(sg > 0 ? tm / sg : 0);
+  for (const j of J) pre.push(`let lr${j} = min(m0 + ${j * sg}u + sl, M - 1u);`);
+  if (sg > 0 && aVec) for (const j of J) pre.push(`let lb${j} = lr${j} * (K / 4u);`);
+  if (sg === 0 && aVec && p.aLayout === "mk") for (const r of R) pre.push(`let ab${r} = am${r} * (K / 4u);`);
   if (aVec && p.aLayout === "km") for (const q of range(tm / 4)) pre.push(`let amq${q} = min(m0 / 4u + ${q}u, M / 4u - 1u);`);
   if (bVec && p.bLayout === "nk") for (const c of C) pre.push(`let bb${c} = bn${c} * (K / 4u);`);
   if (bVec && p.bLayout === "kn") for (const q of Q) pre.push(`let bnq${q} = min(n0 / 4u + ${q}u, N / 4u - 1u);`);
   for (const r of R) for (const q of Q) pre.push(`var acc${r}_${q} = vec4<f32>(0.0);`);
 
   // Loads for one step of `w` k values starting at `kb`; accessors name element (row|col, i).
-  function loadA(kb: string, k4: string, w: number): { stmts: string[]; at: (r: number, i: number) => string } {
+  interface ALoads {
+    stmts: string[];
+    at: (r: number, i: number) => string;
+    /** Statements that make row r's values, emitted just before that row's updates. */
+    row?: (r: number) => string[];
+  }
+  function loadA(kb: string, k4: string, w: number): ALoads {
+    if (sg > 0) return loadSharedA(kb, k4, w);
     const s: string[] = [];
     if (w === 4 && aVec && p.aLayout === "mk") {
       for (const r of R) s.push(`let a${r} = ${A}[ab${r} + ${k4}];`);
@@ -81,6 +119,27 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
         s.push(`let a${r}_${i} = ${A}[${idx}];`);
       }
     return { stmts: s, at: (r, i) => `a${r}_${i}` };
+  }
+  // Each lane loads its own rows of the block, then every row is broadcast from the lane that has it.
+  // Rows are broadcast one at a time next to their updates, so only one row's values are live.
+  function loadSharedA(kb: string, k4: string, w: number): ALoads {
+    const s: string[] = [];
+    const from = (r: number) => ({ j: Math.floor(r / sg), lane: r % sg });
+    if (w === 4 && aVec) {
+      for (const j of J) s.push(`let av${j} = ${A}[lb${j} + ${k4}];`);
+    } else {
+      for (const j of J)
+        for (const i of range(w)) {
+          const idx = p.aLayout === "mk" ? `lr${j} * K + ${kb} + ${i}u` : `(${kb} + ${i}u) * M + lr${j}`;
+          s.push(`let av${j}_${i} = ${A}[${idx}];`);
+        }
+      if (w === 4) for (const j of J) s.push(`let av${j} = vec4<f32>(${I4.map((i) => `av${j}_${i}`).join(", ")});`);
+    }
+    const row = (r: number) => {
+      const { j, lane } = from(r);
+      return [w === 4 ? `let a${r} = subgroupBroadcast(av${j}, ${lane}u);` : `let a${r} = subgroupBroadcast(av${j}_0, ${lane}u);`];
+    };
+    return { stmts: s, at: (r, i) => (w === 4 ? `a${r}[${i}]` : `a${r}`), row };
   }
   function loadB(
     kb: string,
@@ -107,12 +166,21 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     const a = loadA(kb, k4, w);
     const b = loadB(kb, k4, w);
     const s = [...a.stmts, ...b.stmts];
-    for (const i of range(w))
-      for (const r of R)
-        for (const q of Q) {
-          const bv = b.vec ? b.vec(q, i) : `vec4<f32>(${I4.map((j) => b.at(4 * q + j, i)).join(", ")})`;
-          s.push(`acc${r}_${q} += ${a.at(r, i)} * ${bv};`);
-        }
+    const update = (r: number, i: number) => {
+      for (const q of Q) {
+        const bv = b.vec ? b.vec(q, i) : `vec4<f32>(${I4.map((j) => b.at(4 * q + j, i)).join(", ")})`;
+        s.push(`acc${r}_${q} += ${a.at(r, i)} * ${bv};`);
+      }
+    };
+    const row = a.row;
+    if (row) {
+      for (const r of R) {
+        s.push(...row(r));
+        for (const i of range(w)) update(r, i);
+      }
+    } else {
+      for (const i of range(w)) for (const r of R) update(r, i);
+    }
     return s;
   }
 
@@ -150,13 +218,17 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   const bindings = matmulBindings(p, { a: aVec, b: bVec, c: cVec });
   const label = p.label ?? `matmul_register_${M}x${N}x${K}_${p.aLayout}_${p.bLayout}`;
   const wgsl = renderModule({
-    enables: enablesFor(caps, !!p.bF16),
+    enables: enablesFor(caps, !!p.bF16, sg > 0),
     bindings,
     consts: { M, N, K, GRID_Y: gy },
     helpers: p.epilogue?.helpers ?? "",
     entryPoint: "main",
     workgroupSize: [wg, 1, 1],
-    params: ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_id) lid: vec3<u32>"],
+    params: [
+      "@builtin(workgroup_id) wid: vec3<u32>",
+      "@builtin(local_invocation_id) lid: vec3<u32>",
+      ...(sg > 0 ? ["@builtin(subgroup_invocation_id) sl: u32"] : []),
+    ],
     body: body.join("\n"),
   });
   return {
