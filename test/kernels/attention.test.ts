@@ -65,19 +65,27 @@ describe.each(CASES.map((c) => [label(c), c] as const))("attention %s", (_, c) =
   const refIns = [tensor(q, qShape), tensor(k, kShape), tensor(v, kShape)];
   const prefixIns = pk && pv ? [tensor(pk, pShape), tensor(pv, pShape)] : [];
   const ctxBase = { caps: BASELINE_CAPS, matmul: "register" as never };
+  /** A CPU adapter's caps with the test device's subgroup size (llvmpipe's: 8). */
+  const cpuCaps = () => {
+    expect(dev.caps.subgroupSize).toBeGreaterThan(0);
+    return { ...BASELINE_CAPS, isCpu: true, subgroups: true, subgroupSize: dev.caps.subgroupSize };
+  };
   const refOut = FORWARD_KERNELS["attention"]!([...refIns, ...prefixIns], { causal: c.causal, scale: c.scale }, [qShape], { f64: true, seed: 0, step: 0 })[0]!;
   const outF32 = Float32Array.from(refOut as Float64Array);
 
-  it("forward", async () => {
+  // Forward on a GPU's caps and on a CPU adapter's with its subgroup size (keys shared across lanes).
+  it.each([["GPU", false], ["CPU", true]] as [string, boolean][])("forward, %s caps", async (_, isCpu) => {
     const inputs = [q, k, v, ...(pk && pv ? [pk, pv] : [])];
     const lowered = lowering("attention")!({
       ...ctxBase,
+      caps: isCpu ? cpuCaps() : BASELINE_CAPS,
       op: opOf("attention", c),
       inputs: [qShape, kShape, kShape, ...(c.P ? [pShape, pShape] : [])].map(f32Arg),
       outputs: [f32Arg(qShape)],
       attrs: { causal: c.causal, scale: c.scale },
     });
     expect(lowered.kernels).toHaveLength(1);
+    expect(lowered.kernels[0]!.wgsl.includes("subgroupBroadcast")).toBe(isCpu);
     const [got] = await runKernels(dev, lowered, inputs, [n(qShape)]);
     expectClose(`attention out (${label(c)})`, got!, refOut, FWD_TOL, c.hd);
     if (c.causal && c.S < c.T && !c.P) {
@@ -87,7 +95,8 @@ describe.each(CASES.map((c) => [label(c), c] as const))("attention %s", (_, c) =
     }
   });
 
-  // The dk/dv kernels' geometry is chosen per device kind (key-rows.ts). The GPU one is checked on
+  // The dk/dv kernels' geometry is chosen per device kind (key-rows.ts), and on CPU adapters the
+  // query-row kernels share key loads across the subgroup. The GPU one is checked on
   // every case; the CPU one (unrolled at hd ≤ 8, slow to compile) on the cases marked cpu: a batched
   // prefix, T > S, and both small models' shapes, and through every whole-step test on llvmpipe.
   it.each([["GPU", false], ...(c.cpu ? [["CPU", true]] : [])] as [string, boolean][])("backward, %s geometry", async (_, isCpu) => {
@@ -96,7 +105,7 @@ describe.each(CASES.map((c) => [label(c), c] as const))("attention %s", (_, c) =
     const outShapes = [qShape, kShape, kShape, ...(c.P ? [pShape, pShape] : [])];
     const lowered = lowering("attention_backward")!({
       ...ctxBase,
-      caps: { ...BASELINE_CAPS, isCpu },
+      caps: isCpu ? cpuCaps() : BASELINE_CAPS,
       op: opOf("attention_backward", c),
       inputs: shapes.map(f32Arg),
       outputs: outShapes.map(f32Arg),

@@ -9,7 +9,8 @@
 
 import type { DeviceCaps } from "../../caps.js";
 import type { KernelBinding, KernelSpec } from "../../kernel.js";
-import { f32, renderModule, splitGrid } from "../../render.js";
+import { enablesFor, f32, renderModule, splitGrid } from "../../render.js";
+import { sharedKeyLanes } from "./query-rows.js";
 import { checkShape, headDimLoop, linearGroup, shapeLabel, storage, type AttentionShape } from "./shape.js";
 
 export interface KeyRowNames {
@@ -59,7 +60,10 @@ export function keyRowGeometry(s: AttentionShape, which: "seq" | "prefix", caps:
   const KR = Math.max(1, Math.min(t.KR, keys));
   // Small tiles: a causal tile starts at the first row its first key sees, so the rows only its
   // later keys see are masked work in proportion to KT.
-  const threads = Math.max(1, Math.min(t.threads, Math.ceil(keys / KR), caps.maxInvocationsPerWorkgroup));
+  // Lanes that share row loads (sharedKeyLanes) must all exist: whole subgroups, the extra lanes
+  // owning keys past the last.
+  const unit = sharedKeyLanes(caps) || 1;
+  const threads = Math.ceil(Math.max(1, Math.min(t.threads, Math.ceil(keys / KR), caps.maxInvocationsPerWorkgroup)) / unit) * unit;
   const KT = threads * KR;
   const BR = Math.max(1, Math.min(t.BR, s.T * (s.Hq / s.Hkv)));
   // A shared prefix has one owner for all batch rows.
@@ -98,6 +102,17 @@ export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: 
   const D = names.dout;
   const ST = names.stats;
   const eachIR = (f: (i: number, r: number) => string): string[] => I.flatMap((i) => R.map((r) => f(i, r)));
+  // On CPU adapters the block's rows, the same for every lane, are loaded once across the
+  // subgroup: lane l loads rows l, l + sg, ... of the block and subgroupBroadcast shares them.
+  const sg = sharedKeyLanes(caps);
+  const RL = range(sg ? Math.ceil(BR / sg) : 0);
+  const rowElem = (buf: string, name: string, at: (r: string) => string): string[] =>
+    sg
+      ? [
+          ...RL.map((m) => `${name}l${m} = ${buf}[${at(`l${m}`)}];`),
+          ...R.map((r) => `${name}${r} = subgroupBroadcast(${name}l${Math.floor(r / sg)}, ${r % sg}u);`),
+        ].map((x) => `let ${x}`)
+      : R.map((r) => `let ${name}${r} = ${buf}[${at(`${r}`)}];`);
 
   // Names with `${i}` belong to the invocation's i-th key, with `_${r}` to the block's r-th row.
   const blk: string[] = [`for (var rb = r0; rb < ROWS; rb += BR) {`];
@@ -106,15 +121,18 @@ export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: 
     blk.push(`  let t${r} = rr${r} / G;`, `  let h${r} = g * G + rr${r} % G;`);
     blk.push(`  let o${r} = ((qb * T + t${r}) * HQ + h${r}) * HD;`, `  let w${r} = (qb * HQ + h${r}) * T + t${r};`);
   }
+  for (const m of RL) {
+    blk.push(`  let rrl${m} = min(rb + sl + ${m * sg}u, ROWS - 1u);`);
+    blk.push(`  let ol${m} = ((qb * T + rrl${m} / G) * HQ + g * G + rrl${m} % G) * HD;`, `  let wl${m} = (qb * HQ + g * G + rrl${m} % G) * T + rrl${m} / G;`);
+  }
   blk.push(...eachIR((i, r) => `  var s${i}_${r} = 0.0;`), ...eachIR((i, r) => `  var p${i}_${r} = 0.0;`));
   blk.push(`  for (var d = 0u; d < HDN; d++) {`);
   for (const i of I) blk.push(`    let kd${i} = kr${i}[d];`, `    let vd${i} = vr${i}[d];`);
-  for (const r of R) {
-    blk.push(`    let qv${r} = ${Q}[o${r} + d];`, `    let go${r} = ${D}[o${r} + d];`);
-    for (const i of I) blk.push(`    s${i}_${r} += qv${r} * kd${i};`, `    p${i}_${r} += go${r} * vd${i};`);
-  }
+  const qAndDout = [...rowElem(Q, "qv", (r) => `o${r} + d`), ...rowElem(D, "go", (r) => `o${r} + d`)].map((x) => `    ${x}`);
+  blk.push(...qAndDout);
+  for (const r of R) for (const i of I) blk.push(`    s${i}_${r} += qv${r} * kd${i};`, `    p${i}_${r} += go${r} * vd${i};`);
   blk.push(`  }`);
-  for (const r of R) blk.push(`  let lse${r} = ${ST}[w${r}];`, `  let delta${r} = ${ST}[NR + w${r}];`);
+  blk.push(...[...rowElem(ST, "lse", (r) => `w${r}`), ...rowElem(ST, "delta", (r) => `NR + w${r}`)].map((x) => `  ${x}`));
   for (const i of I)
     for (const r of R) {
       const vis = causalSeq ? ` && i32(kc${i}) <= i32(t${r}) + ${s.S - s.T}` : "";
@@ -122,7 +140,7 @@ export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: 
       blk.push(`  let c${i}_${r} = e${i}_${r} * (p${i}_${r} - delta${r}) * SCALE;`);
     }
   blk.push(`  for (var d = 0u; d < HDN; d++) {`);
-  for (const r of R) blk.push(`    let qv${r} = ${Q}[o${r} + d];`, `    let go${r} = ${D}[o${r} + d];`);
+  blk.push(...qAndDout);
   for (const i of I) {
     blk.push(`    dv${i}[d] += ${R.map((r) => `e${i}_${r} * go${r}`).join(" + ")};`);
     blk.push(`    dk${i}[d] += ${R.map((r) => `c${i}_${r} * qv${r}`).join(" + ")};`);
@@ -160,6 +178,7 @@ ${stores.join("\n")}`;
 
   const [gx, gy] = splitGrid(groups, caps);
   const wgsl = renderModule({
+    enables: enablesFor(caps, false, sg > 0),
     bindings,
     consts: {
       B: s.B,
@@ -181,7 +200,11 @@ ${stores.join("\n")}`;
     },
     entryPoint: "main",
     workgroupSize: [threads, 1, 1],
-    params: ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"],
+    params: [
+      "@builtin(workgroup_id) wid: vec3<u32>",
+      "@builtin(local_invocation_index) lid: u32",
+      ...(sg ? ["@builtin(subgroup_invocation_id) sl: u32"] : []),
+    ],
     body,
   });
   return {

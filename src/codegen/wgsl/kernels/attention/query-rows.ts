@@ -16,7 +16,7 @@
 
 import type { DeviceCaps } from "../../caps.js";
 import type { KernelBinding, KernelSpec } from "../../kernel.js";
-import { f32, renderModule, splitGrid } from "../../render.js";
+import { enablesFor, f32, renderModule, splitGrid } from "../../render.js";
 import { checkShape, headDimLoop, linearGroup, NEG, shapeLabel, storage, type AttentionShape } from "./shape.js";
 
 export type QueryRowMode = "forward" | "stats" | "dq" | "stats_dq";
@@ -54,12 +54,20 @@ export function queryRowGeometry(s: AttentionShape, caps: DeviceCaps): QueryRowG
   // About 32 invocations per workgroup: enough lanes to fill SIMD, few enough that a causal tile
   // wastes little on the keys only its last rows see.
   const TQ = Math.max(1, Math.min(Math.ceil((32 * RQ) / G), s.T));
-  const threads = Math.ceil((TQ * G) / RQ);
+  // Lanes that share key loads must all exist: whole subgroups (the extra lanes own no rows).
+  const sg = sharedKeyLanes(caps);
+  const unit = sg || 1;
+  const threads = Math.ceil(Math.ceil((TQ * G) / RQ) / unit) * unit;
   if (threads > caps.maxInvocationsPerWorkgroup) throw new Error(`attention: ${G} heads per kv head exceed one workgroup`);
   return { TQ, BK, RQ, threads, groups: s.B * s.Hkv * Math.ceil(s.T / TQ) };
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** Lanes that share a block's key loads: the subgroup size on CPU adapters that run one, else 0. */
+export function sharedKeyLanes(caps: DeviceCaps): number {
+  return caps.isCpu && caps.subgroups && caps.subgroupSize >= 4 ? caps.subgroupSize : 0;
+}
 
 /** A balanced max/sum of expressions (shorter dependency chains than a left fold). */
 function tree(xs: string[], op: (a: string, b: string) => string): string {
@@ -118,6 +126,11 @@ export function queryRowKernel(s: AttentionShape, mode: QueryRowMode, names: Que
   if (bindings.length > 8) throw new Error(`attention ${mode}: ${bindings.length} storage buffers exceed 8`);
 
   const J = range(BK);
+  // On a CPU adapter with one subgroup size every key element would be loaded by each lane on its
+  // own (llvmpipe loads non-constant offsets lane by lane): there the subgroup's lanes load
+  // different keys of the block and subgroupBroadcast hands each key to every lane.
+  const sg = sharedKeyLanes(caps);
+  const KL = range(sg ? Math.ceil(BK / sg) : 0);
   const segments: Segment[] = [];
   if (s.P)
     segments.push({ end: "P", k: pk, v: pv, off: (j) => `b * PBS + (${j} * HKV + g) * HD`, visible: () => "true" });
@@ -138,21 +151,27 @@ export function queryRowKernel(s: AttentionShape, mode: QueryRowMode, names: Que
   function block(seg: Segment): string {
     const L: string[] = [];
     L.push(`for (var j0 = 0u; j0 < ${seg.end}; j0 += BK) {`);
-    for (const j of J) L.push(`  let o${j} = ${seg.off(`min(j0 + ${j}u, ${seg.end} - 1u)`)};`);
+    if (sg) for (const m of KL) L.push(`  let ol${m} = ${seg.off(`min(j0 + sl + ${m * sg}u, ${seg.end} - 1u)`)};`);
+    else for (const j of J) L.push(`  let o${j} = ${seg.off(`min(j0 + ${j}u, ${seg.end} - 1u)`)};`);
+    // Key j's element d of `buf` as `name${j}`: loaded, or broadcast from the lane that loaded it.
+    const keyElems = (buf: string, name: string): string[] =>
+      sg
+        ? [
+            ...KL.map((m) => `    let ${name}l${m} = ${buf}[ol${m} + d];`),
+            ...J.map((j) => `    let ${name}${j} = subgroupBroadcast(${name}l${Math.floor(j / sg)}, ${j % sg}u);`),
+          ]
+        : J.map((j) => `    let ${name}${j} = ${buf}[o${j} + d];`);
     L.push(...eachIJ((i, j) => `  var s${i}_${j} = 0.0;`));
     if (dpNeeded) L.push(...eachIJ((i, j) => `  var p${i}_${j} = 0.0;`));
     L.push(`  for (var d = 0u; d < HDN; d++) {`);
     L.push(...each((i) => `    let q${i} = qr${i}[d];`));
     if (dpNeeded) L.push(...each((i) => `    let dd${i} = dor${i}[d];`));
-    for (const j of J) {
-      L.push(`    let k${j} = ${seg.k}[o${j} + d];`);
-      L.push(...each((i) => `    s${i}_${j} += q${i} * k${j};`));
+    L.push(...keyElems(seg.k, "k"));
+    for (const j of J) L.push(...each((i) => `    s${i}_${j} += q${i} * k${j};`));
+    if (dpNeeded) {
+      L.push(...keyElems(seg.v, "v"));
+      for (const j of J) L.push(...each((i) => `    p${i}_${j} += dd${i} * v${j};`));
     }
-    if (dpNeeded)
-      for (const j of J) {
-        L.push(`    let v${j} = ${seg.v}[o${j} + d];`);
-        L.push(...each((i) => `    p${i}_${j} += dd${i} * v${j};`));
-      }
     L.push(`  }`);
     for (const i of I)
       for (const j of J) {
@@ -177,7 +196,7 @@ export function queryRowKernel(s: AttentionShape, mode: QueryRowMode, names: Que
       if (dpNeeded) L.push(...eachIJ((i, j) => `  let c${i}_${j} = e${i}_${j} * (p${i}_${j} - delta${i});`));
       const w = mode === "forward" ? "e" : "c";
       L.push(`  for (var d = 0u; d < HDN; d++) {`);
-      for (const j of J) L.push(`    let y${j} = ${src}[o${j} + d];`);
+      L.push(...keyElems(src, "y"));
       L.push(...each((i) => `    acc${i}[d] = acc${i}[d]${corr(i)} + ${J.map((j) => `${w}${i}_${j} * y${j}`).join(" + ")};`));
       L.push(`  }`);
     }
@@ -240,6 +259,7 @@ ${post.join("\n")}`;
 
   const [gx, gy] = splitGrid(groups, caps);
   const wgsl = renderModule({
+    enables: enablesFor(caps, false, sg > 0),
     bindings,
     consts: {
       B: s.B,
@@ -260,7 +280,11 @@ ${post.join("\n")}`;
     },
     entryPoint: "main",
     workgroupSize: [threads, 1, 1],
-    params: ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"],
+    params: [
+      "@builtin(workgroup_id) wid: vec3<u32>",
+      "@builtin(local_invocation_index) lid: u32",
+      ...(sg ? ["@builtin(subgroup_invocation_id) sl: u32"] : []),
+    ],
     body,
   });
   const pairs = s.B * s.Hq * s.T * (s.P + s.S) * s.hd;
