@@ -4,7 +4,7 @@
  * (torch [N,K] weights, or GPT-2 Conv1D [K,N] when `transposed`) and the contract's binding names
  * (`in<i>`, `out0`). A weight the program stores as f16 (frozen, precision f16) is read as f16.
  */
-import { matmulKernel, type Epilogue, type EpilogueBinding } from "../matmul/index.js";
+import { matmulKernel, type Epilogue, type EpilogueBinding, type SharedRows } from "../matmul/index.js";
 import { f32 } from "../render.js";
 import { lowering, registerLowerings } from "./registry.js";
 import { numel, type LowerContext, type Lowered } from "./types.js";
@@ -144,7 +144,29 @@ function loraEpilogue(lora: { u: string; b: string; scale: number; rank: number 
     { name: lora.b, type: "array<f32>", access: "read", elem: "f32" },
   ];
   if (residual !== undefined) bindings.push({ name: residual, type: "array<f32>", access: "read", elem: "f32" });
-  const prepare = (rows: string[], cols: string[]): string => {
+  // Rows shared across a subgroup: B of the thread's columns and u of the lane's own rows are
+  // loaded once, and each row's terms are summed just before its stores from broadcast u values.
+  const prepareShared = (cols: string[], sh: SharedRows): string => {
+    const L: string[] = [];
+    cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r}u;`));
+    for (let j = 0; j < r; j++) cols.forEach((_, c) => L.push(`let lb${c}_${j} = ${lora.b}[lora_b${c} + ${j}u];`));
+    sh.laneRows.forEach((row, g) => {
+      for (let j = 0; j < r; j++) L.push(`let lu${g}_${j} = ${lora.u}[${row} * ${r}u + ${j}u];`);
+    });
+    return L.join("\n");
+  };
+  const prepareRow = (i: number, cols: string[], sh: SharedRows): string => {
+    const g = Math.floor(i / sh.sg);
+    const L: string[] = [];
+    cols.forEach((_, c) => L.push(`var lora${i}_${c} = 0.0;`));
+    for (let j = 0; j < r; j++) {
+      L.push(`let lu_${i}_${j} = ${sh.broadcast(`lu${g}_${j}`, i)};`);
+      cols.forEach((_, c) => L.push(`lora${i}_${c} += lu_${i}_${j} * lb${c}_${j};`));
+    }
+    return L.join("\n");
+  };
+  const prepare = (rows: string[], cols: string[], sh?: SharedRows): string => {
+    if (sh) return prepareShared(cols, sh);
     const L: string[] = [];
     rows.forEach((m, i) => L.push(`let lora_u${i} = min(${m}, M - 1u) * ${r}u;`));
     cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r}u;`));
@@ -160,6 +182,7 @@ function loraEpilogue(lora: { u: string; b: string; scale: number; rank: number 
   return {
     bindings,
     prepare,
+    prepareRow,
     apply: (v, m, n, at) => `${v} + ${s} * lora${at.row}_${at.col}${residual !== undefined ? ` + ${residual}[${m} * N + ${n}]` : ""}`,
   };
 }

@@ -18,6 +18,18 @@ export interface BlockPos {
   col: number;
 }
 
+/**
+ * How a kernel with rows shared across a subgroup (register variant, `sg`) lets an epilogue share
+ * its per-row loads the same way: this lane loads rows `laneRows` (clamped to M − 1), and row i of
+ * the block is on lane i % sg of the lane rows' group ⌊i / sg⌋.
+ */
+export interface SharedRows {
+  sg: number;
+  laneRows: string[];
+  /** A WGSL expression broadcasting `value` (loaded for lane rows group `group`) to row `row`. */
+  broadcast: (value: string, row: number) => string;
+}
+
 /** A hook for fused kernels: extra bindings and an expression applied to every output element. */
 export interface Epilogue {
   bindings?: EpilogueBinding[];
@@ -27,7 +39,12 @@ export interface Epilogue {
    * columns the thread owns (possibly past M or N: clamp before loading). Lets an epilogue load
    * what a whole row or column shares once instead of once per element.
    */
-  prepare?: (rows: string[], cols: string[]) => string;
+  prepare?: (rows: string[], cols: string[], shared?: SharedRows) => string;
+  /**
+   * Statements run before row `row`'s stores (only where `prepare` got `shared`), so values
+   * built per row from the shared loads need not all be live at once.
+   */
+  prepareRow?: (row: number, cols: string[], shared: SharedRows) => string;
   /**
    * An f32 WGSL expression of `v` (accumulator after alpha and bias) at row `m`, column `n` (u32),
    * which is element `at` of the thread's block (the indices into prepare's rows and cols).

@@ -15,7 +15,7 @@ import type { DeviceCaps } from "../caps.js";
 import type { KernelSpec } from "../kernel.js";
 import { enablesFor, renderModule, splitGrid } from "../render.js";
 import { matmulBindings, operandNames, storeScalar, storeVec4 } from "./common.js";
-import { checkProblem, type MatmulProblem, type RegisterTuning } from "./problem.js";
+import { checkProblem, type MatmulProblem, type RegisterTuning, type SharedRows } from "./problem.js";
 
 export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
 
@@ -197,9 +197,12 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     body.push(...step("kt", "", 1).map((l) => "  " + l));
     body.push("}");
   }
-  if (p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + ${r}u)`), C.map((c) => `(n0 + ${c}u)`)));
+  const shared: SharedRows | undefined =
+    sg > 0 ? { sg, laneRows: J.map((j) => `lr${j}`), broadcast: (value, row) => `subgroupBroadcast(${value}, ${row % sg}u)` } : undefined;
+  if (p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + ${r}u)`), C.map((c) => `(n0 + ${c}u)`), shared));
   // Stores: rows are uniform (unless narrow), so the row test costs nothing per lane.
   for (const r of R) {
+    if (shared && p.epilogue?.prepareRow) body.push(p.epilogue.prepareRow(r, C.map((c) => `(n0 + ${c}u)`), shared));
     body.push(`if (m0 + ${r}u < M) {`, `  let m = m0 + ${r}u;`);
     for (const q of Q) {
       if (cVec) {
