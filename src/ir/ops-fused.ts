@@ -40,12 +40,14 @@ export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
   }),
 
   linear_fused: defineOp({
-    doc: "x·Wᵀ (+ bias) (+ lora_scale · u·Bᵀ) (+ residual): a linear layer with its LoRA branch and residual add; extras in that order, as the flags say",
+    doc: "x·Wᵀ (+ bias) (+ s · u·Bᵀ) (+ residual): a linear layer with its LoRA branch and residual add; extras in that order, as the flags say. s is lora_scale, or with lora_ranknum AdaLoRA's lora_scale / (ranknum + lora_eps), ranknum a [1] extra after B",
     inputs: ["x", "weight", "extras..."],
     attrs: {
       transposed: { kind: "bool", optional: true },
       bias: { kind: "bool" },
       lora_scale: { kind: "float", optional: true },
+      lora_ranknum: { kind: "bool", optional: true },
+      lora_eps: { kind: "float", optional: true },
       residual: { kind: "bool" },
     },
     infer: (ins, a) => {
@@ -54,7 +56,8 @@ export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
       if (bad) return bad;
       const [outF, inF] = a.transposed ? [w!.shape[1]!, w!.shape[0]!] : [w!.shape[0]!, w!.shape[1]!];
       if (!dimEq(last(x!.shape), inF)) return `x ${formatType(x!)} does not fit weight ${formatType(w!)}`;
-      const want = (a.bias ? 1 : 0) + (a.lora_scale !== undefined ? 2 : 0) + (a.residual ? 1 : 0);
+      if (a.lora_ranknum && (a.lora_scale === undefined || a.lora_eps === undefined)) return "lora_ranknum needs lora_scale and lora_eps";
+      const want = (a.bias ? 1 : 0) + (a.lora_scale !== undefined ? (a.lora_ranknum ? 3 : 2) : 0) + (a.residual ? 1 : 0);
       if (extras.length !== want) return `linear_fused with these flags takes ${want} extra inputs, got ${extras.length}`;
       const out = [...x!.shape.slice(0, -1), outF];
       let i = 0;
@@ -67,6 +70,10 @@ export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
         const B = extras[i++]!;
         if (B.shape.length !== 2 || !dimEq(B.shape[0]!, outF) || !dimEq(B.shape[1]!, last(u.shape))) return `lora B ${formatType(B)} does not fit u ${formatType(u)}`;
         if (!shapeEq(u.shape.slice(0, -1), x!.shape.slice(0, -1))) return `lora u ${formatType(u)} does not match x ${formatType(x!)}`;
+        if (a.lora_ranknum) {
+          const n = extras[i++]!;
+          if (n.dtype !== "f32" || n.shape.length !== 1 || n.shape[0] !== 1) return `ranknum ${formatType(n)} must be f32[1]`;
+        }
       }
       if (a.residual) {
         const r = extras[i++]!;

@@ -3,6 +3,7 @@
  * one pass. On the training graph (after autodiff and the optimizer):
  *  - LoRA: add(linear(x, W), scale(linear(u, B), s)) → linear_fused(x, W, u, B){lora_scale: s};
  *    the base matmul adds the low-rank term in its epilogue (u = x·Aᵀ stays its own small op);
+ *    AdaLoRA's rank_scale(linear(u, B), ranknum) likewise, ranknum becoming an input;
  *  - residual: add(linear…(…), r) → linear_fused(…, r){residual}: the add happens in the epilogue;
  *  - scale folding: scale(dy, s) read only by linear gradients becomes their alpha;
  *  - SwiGLU (llama's MLP): mul(silu(g), u) → silu_mul(g, u), and its backward mul(dh, u),
@@ -68,16 +69,21 @@ function rewriteAdds(g: Graph, fold: (add: Op, first: string, second: string, u:
   return n;
 }
 
-/** add(linear-ish, scale(linear(u, B))) → linear_fused with a LoRA term. */
+/**
+ * add(linear-ish, scale(linear(u, B))) → linear_fused with a LoRA term; AdaLoRA's
+ * rank_scale(linear(u, B), ranknum) the same, its ranknum read by the fused op.
+ */
 function fuseLora(g: Graph): number {
   return rewriteAdds(g, (add, first, second, u, prod, dead) => {
     const base = soleProducer(first, add, u, prod);
     const sc = soleProducer(second, add, u, prod);
-    if (!base || base.op !== "linear" || !sc || sc.op !== "scale" || dead.has(base) || dead.has(sc)) return undefined;
+    if (!base || base.op !== "linear" || !sc || (sc.op !== "scale" && sc.op !== "rank_scale") || dead.has(base) || dead.has(sc)) return undefined;
     const up = soleProducer(sc.inputs[0]!, sc, u, prod);
     if (!up || up.op !== "linear" || up.inputs.length !== 2 || up.attrs.transposed === true) return undefined;
-    const attrs = { ...fusedAttrs(base), lora_scale: sc.attrs.factor as number };
-    Object.assign(add, { op: "linear_fused", inputs: [...base.inputs, up.inputs[0]!, up.inputs[1]!], attrs, module: base.module });
+    const ranked = sc.op === "rank_scale";
+    const attrs = { ...fusedAttrs(base), lora_scale: sc.attrs.factor as number, ...(ranked ? { lora_ranknum: true, lora_eps: sc.attrs.eps as number } : {}) };
+    const inputs = [...base.inputs, up.inputs[0]!, up.inputs[1]!, ...(ranked ? [sc.inputs[1]!] : [])];
+    Object.assign(add, { op: "linear_fused", inputs, attrs, module: base.module });
     return [base, sc, up];
   });
 }

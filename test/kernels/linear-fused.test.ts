@@ -30,6 +30,8 @@ interface Case {
   residual: boolean;
   f16?: boolean;
   variant?: MatmulVariant;
+  /** AdaLoRA's scale: lora_scale / (ranknum + eps), ranknum read at run time. */
+  ranknum?: number;
 }
 
 const CASES: Case[] = [
@@ -44,10 +46,13 @@ const CASES: Case[] = [
   // Row blocks of 32 and 16 on CPU adapters: the LoRA rows shared across 4 and 2 groups of lanes.
   { M: 70, K: 24, N: 36, transposed: false, bias: false, r: 8, residual: true },
   { M: 45, K: 17, N: 40, transposed: true, bias: true, r: 5, residual: false },
+  // AdaLoRA: all eight bindings (x, W, bias, out, u, B, ranknum, residual), shared rows and not.
+  { M: 70, K: 24, N: 36, transposed: false, bias: true, r: 12, residual: true, ranknum: 7 },
+  { M: 5, K: 10, N: 9, transposed: false, bias: true, r: 3, residual: true, ranknum: 2 },
 ];
 
 function label(c: Case): string {
-  const extras = [c.bias && "bias", c.r && `lora r=${c.r}`, c.residual && "residual"].filter(Boolean).join("+") || "plain";
+  const extras = [c.bias && "bias", c.r && `lora r=${c.r}`, c.ranknum && `ranknum ${c.ranknum}`, c.residual && "residual"].filter(Boolean).join("+") || "plain";
   return `M=${c.M} K=${c.K} N=${c.N} w ${c.transposed ? "[K,N]" : "[N,K]"} ${extras}${c.f16 ? " f16 weights" : ""} (${c.variant ?? "register"})`;
 }
 
@@ -67,9 +72,10 @@ describe.each(CASES.map((c) => [label(c), c] as const))("linear_fused %s", (_, c
     if (c.r) {
       ins.push({ t: { dtype: "f32", shape: [c.M, c.r] }, data: randomF32(c.M * c.r, seed + 3) });
       ins.push({ t: { dtype: "f32", shape: [c.N, c.r] }, data: randomF32(c.N * c.r, seed + 4) });
+      if (c.ranknum) ins.push({ t: { dtype: "f32", shape: [1] }, data: Float32Array.of(c.ranknum) });
     }
     if (c.residual) ins.push({ t: { dtype: "f32", shape: [c.M, c.N] }, data: randomF32(c.M * c.N, seed + 5) });
-    const attrs: Attrs = { bias: c.bias, residual: c.residual, ...(c.transposed ? { transposed: true } : {}), ...(c.r ? { lora_scale: 1.75 } : {}) };
+    const attrs: Attrs = { bias: c.bias, residual: c.residual, ...(c.transposed ? { transposed: true } : {}), ...(c.r ? { lora_scale: 1.75 } : {}), ...(c.ranknum ? { lora_ranknum: true, lora_eps: 1e-5 } : {}) };
     const types = inferOp("linear_fused", ins.map((i) => i.t), attrs);
     if (typeof types === "string") throw new Error(types);
     const outShape = types[0]!.shape.map(Number);

@@ -106,13 +106,17 @@ function linearFused(ctx: LowerContext): Lowered {
   let slot = 2;
   const bias = flag(ctx, "bias") ? slot++ : undefined;
   const scale = ctx.attrs["lora_scale"];
-  const lora = typeof scale === "number" ? { u: slot++, b: slot++, scale } : undefined;
+  const ranked = ctx.attrs["lora_ranknum"] === true;
+  const lora = typeof scale === "number" ? { u: slot++, b: slot++, scale, ...(ranked ? { ranknum: slot++, eps: ctx.attrs["lora_eps"] as number } : {}) } : undefined;
   const residual = flag(ctx, "residual") ? slot++ : undefined;
   for (let i = 0; i < ctx.inputs.length; i++)
     if (i !== 1 && ctx.inputs[i]!.dtype !== "f32") throw new Error(`linear_fused: input ${i} must be f32, got ${ctx.inputs[i]!.dtype}`);
   const rank = lora ? ctx.inputs[lora.u]!.shape[ctx.inputs[lora.u]!.shape.length - 1]! : 0;
   const epilogue = lora
-    ? loraEpilogue({ u: `in${lora.u}`, b: `in${lora.b}`, scale: lora.scale, rank }, residual !== undefined ? `in${residual}` : undefined)
+    ? loraEpilogue(
+        { u: `in${lora.u}`, b: `in${lora.b}`, scale: lora.scale, rank, ...(lora.ranknum !== undefined ? { ranknum: { name: `in${lora.ranknum}`, eps: lora.eps! } } : {}) },
+        residual !== undefined ? `in${residual}` : undefined,
+      )
     : residual !== undefined
       ? residualEpilogue(residual)
       : undefined;
@@ -136,18 +140,24 @@ function linearFused(ctx: LowerContext): Lowered {
  * thread first sums the rank-r products of its whole block (tm rows × tn columns) in one loop
  * over j, loading each u and B value once, in the reference's order j = 0..r-1.
  */
-function loraEpilogue(lora: { u: string; b: string; scale: number; rank: number }, residual: string | undefined): Epilogue {
+function loraEpilogue(
+  lora: { u: string; b: string; scale: number; rank: number; ranknum?: { name: string; eps: number } },
+  residual: string | undefined,
+): Epilogue {
   const r = lora.rank;
   if (!Number.isInteger(r) || r < 1) throw new Error(`linear_fused: bad LoRA rank ${r}`);
   const bindings: EpilogueBinding[] = [
     { name: lora.u, type: "array<f32>", access: "read", elem: "f32" },
     { name: lora.b, type: "array<f32>", access: "read", elem: "f32" },
   ];
+  if (lora.ranknum) bindings.push({ name: lora.ranknum.name, type: "array<f32>", access: "read", elem: "f32" });
+  // AdaLoRA's scale reads ranknum at run time, as rank_scale does: factor / (ranknum[0] + eps).
+  const scaleDecl = lora.ranknum ? `let lora_s = ${f32(lora.scale)} / (${lora.ranknum.name}[0] + ${f32(lora.ranknum.eps)});` : "";
   if (residual !== undefined) bindings.push({ name: residual, type: "array<f32>", access: "read", elem: "f32" });
   // Rows shared across a subgroup: B of the thread's columns and u of the lane's own rows are
   // loaded once, and each row's terms are summed just before its stores from broadcast u values.
   const prepareShared = (cols: string[], sh: SharedRows): string => {
-    const L: string[] = [];
+    const L: string[] = [scaleDecl];
     cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r}u;`));
     for (let j = 0; j < r; j++) cols.forEach((_, c) => L.push(`let lb${c}_${j} = ${lora.b}[lora_b${c} + ${j}u];`));
     sh.laneRows.forEach((row, g) => {
@@ -167,7 +177,7 @@ function loraEpilogue(lora: { u: string; b: string; scale: number; rank: number 
   };
   const prepare = (rows: string[], cols: string[], sh?: SharedRows): string => {
     if (sh) return prepareShared(cols, sh);
-    const L: string[] = [];
+    const L: string[] = [scaleDecl];
     rows.forEach((m, i) => L.push(`let lora_u${i} = min(${m}, M - 1u) * ${r}u;`));
     cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r}u;`));
     rows.forEach((_, i) => cols.forEach((_, c) => L.push(`var lora${i}_${c} = 0.0;`)));
@@ -178,7 +188,7 @@ function loraEpilogue(lora: { u: string; b: string; scale: number; rank: number 
     L.push(`}`);
     return L.join("\n");
   };
-  const s = f32(lora.scale);
+  const s = lora.ranknum ? "lora_s" : f32(lora.scale);
   return {
     bindings,
     prepare,

@@ -137,7 +137,12 @@ function splitLinear(op: Op, ps: readonly RowPart[]): Op[] {
     const t: ValueDecl = { name: `${y.name}.lora`, dtype: "f32", shape: y.shape };
     const ts: ValueDecl = { name: `${y.name}.lora_scaled`, dtype: "f32", shape: y.shape };
     const v = next();
-    out.push(mk("linear", [u, B], [t]), mk("scale", [t.name], [ts], { factor: op.attrs.lora_scale as number }), mk("add", [cur.name, ts.name], [v]));
+    const factor = op.attrs.lora_scale as number;
+    const scaled =
+      op.attrs.lora_ranknum === true
+        ? mk("rank_scale", [t.name, extras[e++]!], [ts], { factor, eps: op.attrs.lora_eps as number })
+        : mk("scale", [t.name], [ts], { factor });
+    out.push(mk("linear", [u, B], [t]), scaled, mk("add", [cur.name, ts.name], [v]));
     cur = v;
   }
   if (residual) {

@@ -30,7 +30,8 @@ export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
       const u = extras[i++]!;
       const B = extras[i++]!;
       const d = linearForward(asFloats(u), asFloats(B), undefined, linearShape(u, B, false));
-      const s = a['lora_scale'];
+      // AdaLoRA's scale, computed as rank_scale computes it.
+      const s = a['lora_ranknum'] === true ? a['lora_scale'] / (asFloats(extras[i++]!)[0]! + (a['lora_eps'] as number)) : a['lora_scale'];
       for (let j = 0; j < y.length; j++) y[j] = y[j]! + s * d[j]!;
     }
     if (a['residual'] === true) {
