@@ -44,7 +44,7 @@ const CASES: Case[] = [
   { M: 11, K: 8, N: 20, transposed: false, bias: true, r: 23, residual: false },
   { M: 13, K: 9, N: 70, transposed: false, bias: true, r: 6, residual: true, variant: "tiled" },
   // Row blocks of 32 and 16 on CPU adapters: the LoRA rows shared across 4 and 2 groups of lanes.
-  { M: 70, K: 24, N: 36, transposed: false, bias: false, r: 8, residual: true },
+  { M: 520, K: 24, N: 36, transposed: false, bias: false, r: 8, residual: true },
   { M: 45, K: 17, N: 40, transposed: true, bias: true, r: 5, residual: false },
   // AdaLoRA: all eight bindings (x, W, bias, out, u, B, ranknum, residual), shared rows and not.
   { M: 70, K: 24, N: 36, transposed: false, bias: true, r: 12, residual: true, ranknum: 7 },

@@ -21,14 +21,15 @@ export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
 
 /**
  * The tuning for this problem and device: on CPU adapters that run one subgroup size, rows shared
- * across the subgroup in the largest block of up to 32 rows that M fills at least twice (on
- * llvmpipe 32 rows beat 8 and 16 at every training shape measured, the spilled accumulators
- * costing less than the loads they save); the plain default elsewhere and for M under one subgroup.
+ * across the subgroup; the plain default elsewhere and for M under one subgroup. On llvmpipe
+ * 32-row blocks ran 20-30% faster than 16 at training shapes (the spilled accumulators cost less
+ * than the loads they save) but take about 1 s more to compile per kernel, so they are used where
+ * M is large (≥ 512 rows: long runs on big batches); smaller M takes 16 rows, or one subgroup.
  */
 export function defaultRegisterTuning(p: MatmulProblem, caps: DeviceCaps): RegisterTuning {
   const sg = caps.isCpu && caps.subgroups ? caps.subgroupSize : 0;
   if (sg < 4 || sg > 32 || p.M < sg) return DEFAULT_REGISTER_TUNING;
-  const tm = [32, 16, 8, 4].find((rows) => rows % sg === 0 && p.M >= 2 * rows) ?? sg;
+  const tm = [32, 16, 8, 4].find((rows) => rows % sg === 0 && p.M >= (rows === 32 ? 512 : 2 * rows)) ?? sg;
   return { tm, tn: 4, wg: Math.max(64, sg), sg };
 }
 
