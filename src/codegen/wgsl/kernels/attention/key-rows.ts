@@ -4,7 +4,8 @@
 // grouped on that kv head and, for a prefix shared by the batch, every batch row too. So no two invocations write the same element and no atomics are
 // needed. The query rows (q, dout and the row's lse and delta from the statistics pass) are walked
 // in blocks of BR, the same rows for every invocation of the workgroup, so they are read straight
-// from storage at uniform addresses (one broadcast load per element on a CPU adapter): no
+// from storage at uniform addresses (a cached load on a GPU; on a CPU adapter the subgroup's lanes
+// split them and share them by subgroupBroadcast, since llvmpipe would load them lane by lane): no
 // workgroup memory and no barriers. The probabilities are recomputed as exp(q·k·scale − lse).
 
 import type { DeviceCaps } from "../../caps.js";

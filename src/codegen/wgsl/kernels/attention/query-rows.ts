@@ -3,8 +3,9 @@
 // (query position, query head) rows and keeps their q, dout and accumulators in registers, so each
 // key element it loads feeds RQ multiply-adds; a workgroup holds the G = Hq/Hkv query heads of one
 // kv head for a run of positions, so every key it reads is the same for all its invocations. The keys are read straight from storage at
-// workgroup-uniform addresses (one broadcast load per element on a CPU adapter, a cached load on
-// a GPU): no workgroup memory and no barriers. Keys are walked once, prefix first ([prefix |
+// workgroup-uniform addresses (a cached load on a GPU; on a CPU adapter the subgroup's lanes
+// load different keys of a block and share them by subgroupBroadcast, see sharedKeyLanes): no
+// workgroup memory and no barriers. Keys are walked once, prefix first ([prefix |
 // sequence], as the reference orders them), in blocks of BK whose scores stay in registers; the
 // running max and sum (online softmax) are rescaled once per block, so memory stays O(T·hd) per
 // head. With `causal` a workgroup stops at the last key its last query sees; each row still masks
