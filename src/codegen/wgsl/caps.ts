@@ -35,6 +35,16 @@ export const BASELINE_CAPS: DeviceCaps = {
   isCpu: false,
 };
 
+/**
+ * Lanes that share loads every lane needs (split the loads, then subgroupBroadcast): the subgroup
+ * size on CPU adapters that run one fixed size from 4 to 32 lanes (llvmpipe: 8, or 16 with
+ * 512-bit vectors), where a load from a non-constant offset is done lane by lane; 0 elsewhere.
+ */
+export function sharedLoadLanes(caps: DeviceCaps): number {
+  const sg = caps.isCpu && caps.subgroups ? caps.subgroupSize : 0;
+  return sg >= 4 && sg <= 32 ? sg : 0;
+}
+
 /** `caps` with the storage-binding limit lowered to `maxBindingBytes` when given (planning for a smaller device). */
 export function capsWithin(caps: DeviceCaps, maxBindingBytes: number | undefined): DeviceCaps {
   return maxBindingBytes === undefined ? caps : { ...caps, maxStorageBindingBytes: Math.min(caps.maxStorageBindingBytes, maxBindingBytes) };

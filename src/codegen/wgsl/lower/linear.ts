@@ -106,17 +106,14 @@ function linearFused(ctx: LowerContext): Lowered {
   let slot = 2;
   const bias = flag(ctx, "bias") ? slot++ : undefined;
   const scale = ctx.attrs["lora_scale"];
-  const ranked = ctx.attrs["lora_ranknum"] === true;
-  const lora = typeof scale === "number" ? { u: slot++, b: slot++, scale, ...(ranked ? { ranknum: slot++, eps: ctx.attrs["lora_eps"] as number } : {}) } : undefined;
+  const lora = typeof scale === "number" ? { u: slot++, b: slot++, scale } : undefined;
+  const ranknum = lora && ctx.attrs["lora_ranknum"] === true ? { name: `in${slot++}`, eps: ctx.attrs["lora_eps"] as number } : undefined;
   const residual = flag(ctx, "residual") ? slot++ : undefined;
   for (let i = 0; i < ctx.inputs.length; i++)
     if (i !== 1 && ctx.inputs[i]!.dtype !== "f32") throw new Error(`linear_fused: input ${i} must be f32, got ${ctx.inputs[i]!.dtype}`);
   const rank = lora ? ctx.inputs[lora.u]!.shape[ctx.inputs[lora.u]!.shape.length - 1]! : 0;
   const epilogue = lora
-    ? loraEpilogue(
-        { u: `in${lora.u}`, b: `in${lora.b}`, scale: lora.scale, rank, ...(lora.ranknum !== undefined ? { ranknum: { name: `in${lora.ranknum}`, eps: lora.eps! } } : {}) },
-        residual !== undefined ? `in${residual}` : undefined,
-      )
+    ? loraEpilogue({ u: `in${lora.u}`, b: `in${lora.b}`, scale: lora.scale, rank, ranknum }, residual !== undefined ? `in${residual}` : undefined)
     : residual !== undefined
       ? residualEpilogue(residual)
       : undefined;
@@ -141,7 +138,7 @@ function linearFused(ctx: LowerContext): Lowered {
  * over j, loading each u and B value once, in the reference's order j = 0..r-1.
  */
 function loraEpilogue(
-  lora: { u: string; b: string; scale: number; rank: number; ranknum?: { name: string; eps: number } },
+  lora: { u: string; b: string; scale: number; rank: number; ranknum: { name: string; eps: number } | undefined },
   residual: string | undefined,
 ): Epilogue {
   const r = lora.rank;

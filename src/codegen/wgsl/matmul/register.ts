@@ -11,7 +11,7 @@
 // shuffle there) hands each row to every lane: the row loads drop by the subgroup size, and larger
 // row blocks become worth their registers.
 
-import type { DeviceCaps } from "../caps.js";
+import { sharedLoadLanes, type DeviceCaps } from "../caps.js";
 import type { KernelSpec } from "../kernel.js";
 import { enablesFor, renderModule, splitGrid } from "../render.js";
 import { matmulBindings, operandNames, storeScalar, storeVec4 } from "./common.js";
@@ -27,8 +27,8 @@ export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
  * M is large (≥ 512 rows: long runs on big batches); smaller M takes 16 rows, or one subgroup.
  */
 export function defaultRegisterTuning(p: MatmulProblem, caps: DeviceCaps): RegisterTuning {
-  const sg = caps.isCpu && caps.subgroups ? caps.subgroupSize : 0;
-  if (sg < 4 || sg > 32 || p.M < sg) return DEFAULT_REGISTER_TUNING;
+  const sg = sharedLoadLanes(caps);
+  if (sg === 0 || p.M < sg) return DEFAULT_REGISTER_TUNING;
   const tm = [32, 16, 8, 4].find((rows) => rows % sg === 0 && p.M >= (rows === 32 ? 512 : 2 * rows)) ?? sg;
   return { tm, tn: 4, wg: Math.max(64, sg), sg };
 }
@@ -88,6 +88,8 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   for (const c of C) pre.push(`let bn${c} = min(n0 + ${c}u, N - 1u);`);
   // With shared rows, lane `sl` loads rows j·sg + sl of the block (clamped like am).
   const J = range(sg > 0 ? tm / sg : 0);
+  // Row r of the block is on lane r % sg, in the lane's row group ⌊r / sg⌋.
+  const broadcast = (value: string, row: number): string => `subgroupBroadcast(${value}, ${row % sg}u)`;
   for (const j of J) pre.push(`let lr${j} = min(m0 + ${j * sg}u + sl, M - 1u);`);
   if (sg > 0 && aVec) for (const j of J) pre.push(`let lb${j} = lr${j} * (K / 4u);`);
   if (sg === 0 && aVec && p.aLayout === "mk") for (const r of R) pre.push(`let ab${r} = am${r} * (K / 4u);`);
@@ -125,7 +127,6 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   // Rows are broadcast one at a time next to their updates, so only one row's values are live.
   function loadSharedA(kb: string, k4: string, w: number): ALoads {
     const s: string[] = [];
-    const from = (r: number) => ({ j: Math.floor(r / sg), lane: r % sg });
     if (w === 4 && aVec) {
       for (const j of J) s.push(`let av${j} = ${A}[lb${j} + ${k4}];`);
     } else {
@@ -136,10 +137,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
         }
       if (w === 4) for (const j of J) s.push(`let av${j} = vec4<f32>(${I4.map((i) => `av${j}_${i}`).join(", ")});`);
     }
-    const row = (r: number) => {
-      const { j, lane } = from(r);
-      return [w === 4 ? `let a${r} = subgroupBroadcast(av${j}, ${lane}u);` : `let a${r} = subgroupBroadcast(av${j}_0, ${lane}u);`];
-    };
+    const row = (r: number) => [`let a${r} = ${broadcast(w === 4 ? `av${Math.floor(r / sg)}` : `av${Math.floor(r / sg)}_0`, r)};`];
     return { stmts: s, at: (r, i) => (w === 4 ? `a${r}[${i}]` : `a${r}`), row };
   }
   function loadB(
@@ -198,12 +196,12 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     body.push(...step("kt", "", 1).map((l) => "  " + l));
     body.push("}");
   }
-  const shared: SharedRows | undefined =
-    sg > 0 ? { sg, laneRows: J.map((j) => `lr${j}`), broadcast: (value, row) => `subgroupBroadcast(${value}, ${row % sg}u)` } : undefined;
-  if (p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + ${r}u)`), C.map((c) => `(n0 + ${c}u)`), shared));
+  const shared: SharedRows | undefined = sg > 0 ? { sg, laneRows: J.map((j) => `lr${j}`), broadcast } : undefined;
+  const cols = C.map((c) => `(n0 + ${c}u)`);
+  if (p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + ${r}u)`), cols, shared));
   // Stores: rows are uniform (unless narrow), so the row test costs nothing per lane.
   for (const r of R) {
-    if (shared && p.epilogue?.prepareRow) body.push(p.epilogue.prepareRow(r, C.map((c) => `(n0 + ${c}u)`), shared));
+    if (shared && p.epilogue?.prepareRow) body.push(p.epilogue.prepareRow(r, cols, shared));
     body.push(`if (m0 + ${r}u < M) {`, `  let m = m0 + ${r}u;`);
     for (const q of Q) {
       if (cVec) {

@@ -14,7 +14,7 @@
  * tensors, transposed (GPT-2 Conv1D) weights and any other reader are refused with an error that
  * names the tensor: none of them is that large in the models pefc knows.
  */
-import { cloneGraph, type Graph, type Op, type Param, type ValueDecl } from "../../../ir/index.js";
+import { cloneGraph, numel, type Graph, type Op, type Param, type ValueDecl } from "../../../ir/index.js";
 import { DeviceLimitError } from "../caps.js";
 
 export interface RowPart {
@@ -24,8 +24,6 @@ export interface RowPart {
   start: number;
   rows: number;
 }
-
-const numel = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
 /** Row blocks of at most `maxBytes` for a [rows, cols] tensor of `elemBytes`-byte elements. */
 export function rowBlocks(rows: number, cols: number, elemBytes: number, maxBytes: number): { start: number; rows: number }[] {

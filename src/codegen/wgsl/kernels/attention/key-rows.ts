@@ -8,10 +8,9 @@
 // split them and share them by subgroupBroadcast, since llvmpipe would load them lane by lane): no
 // workgroup memory and no barriers. The probabilities are recomputed as exp(q·k·scale − lse).
 
-import type { DeviceCaps } from "../../caps.js";
+import { sharedLoadLanes, type DeviceCaps } from "../../caps.js";
 import type { KernelBinding, KernelSpec } from "../../kernel.js";
 import { enablesFor, f32, renderModule, splitGrid } from "../../render.js";
-import { sharedKeyLanes } from "./query-rows.js";
 import { checkShape, headDimLoop, linearGroup, shapeLabel, storage, type AttentionShape } from "./shape.js";
 
 export interface KeyRowNames {
@@ -61,9 +60,9 @@ export function keyRowGeometry(s: AttentionShape, which: "seq" | "prefix", caps:
   const KR = Math.max(1, Math.min(t.KR, keys));
   // Small tiles: a causal tile starts at the first row its first key sees, so the rows only its
   // later keys see are masked work in proportion to KT.
-  // Lanes that share row loads (sharedKeyLanes) must all exist: whole subgroups, the extra lanes
+  // Lanes that share row loads (sharedLoadLanes) must all exist: whole subgroups, the extra lanes
   // owning keys past the last.
-  const unit = sharedKeyLanes(caps) || 1;
+  const unit = sharedLoadLanes(caps) || 1;
   const threads = Math.ceil(Math.max(1, Math.min(t.threads, Math.ceil(keys / KR), caps.maxInvocationsPerWorkgroup)) / unit) * unit;
   const KT = threads * KR;
   const BR = Math.max(1, Math.min(t.BR, s.T * (s.Hq / s.Hkv)));
@@ -105,7 +104,7 @@ export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: 
   const eachIR = (f: (i: number, r: number) => string): string[] => I.flatMap((i) => R.map((r) => f(i, r)));
   // On CPU adapters the block's rows, the same for every lane, are loaded once across the
   // subgroup: lane l loads rows l, l + sg, ... of the block and subgroupBroadcast shares them.
-  const sg = sharedKeyLanes(caps);
+  const sg = sharedLoadLanes(caps);
   const RL = range(sg ? Math.ceil(BR / sg) : 0);
   const rowElem = (buf: string, name: string, at: (r: string) => string): string[] =>
     sg
@@ -120,7 +119,7 @@ export function keyRowKernel(s: AttentionShape, which: "seq" | "prefix", names: 
   for (const r of R) {
     blk.push(`  let rr${r} = min(rb + ${r}u, ROWS - 1u);`);
     blk.push(`  let t${r} = rr${r} / G;`, `  let h${r} = g * G + rr${r} % G;`);
-    blk.push(`  let o${r} = ((qb * T + t${r}) * HQ + h${r}) * HD;`, `  let w${r} = (qb * HQ + h${r}) * T + t${r};`);
+    if (!sg) blk.push(`  let o${r} = ((qb * T + t${r}) * HQ + h${r}) * HD;`, `  let w${r} = (qb * HQ + h${r}) * T + t${r};`);
   }
   for (const m of RL) {
     blk.push(`  let rrl${m} = min(rb + sl + ${m * sg}u, ROWS - 1u);`);

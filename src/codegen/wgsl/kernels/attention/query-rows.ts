@@ -4,7 +4,7 @@
 // key element it loads feeds RQ multiply-adds; a workgroup holds the G = Hq/Hkv query heads of one
 // kv head for a run of positions, so every key it reads is the same for all its invocations. The keys are read straight from storage at
 // workgroup-uniform addresses (a cached load on a GPU; on a CPU adapter the subgroup's lanes
-// load different keys of a block and share them by subgroupBroadcast, see sharedKeyLanes): no
+// load different keys of a block and share them by subgroupBroadcast, see sharedLoadLanes): no
 // workgroup memory and no barriers. Keys are walked once, prefix first ([prefix |
 // sequence], as the reference orders them), in blocks of BK whose scores stay in registers; the
 // running max and sum (online softmax) are rescaled once per block, so memory stays O(T·hd) per
@@ -15,7 +15,7 @@
 // output, dq = scale·Σ e_j·(dp_j − delta)·k_j / Σ e_j with e_j = exp(score_j − max), which is the
 // reference's Σ p_j·(dp_j − delta)·scale·k_j with p_j = exp(score_j − lse).
 
-import type { DeviceCaps } from "../../caps.js";
+import { sharedLoadLanes, type DeviceCaps } from "../../caps.js";
 import type { KernelBinding, KernelSpec } from "../../kernel.js";
 import { enablesFor, f32, renderModule, splitGrid } from "../../render.js";
 import { checkShape, headDimLoop, linearGroup, NEG, shapeLabel, storage, type AttentionShape } from "./shape.js";
@@ -56,19 +56,13 @@ export function queryRowGeometry(s: AttentionShape, caps: DeviceCaps): QueryRowG
   // wastes little on the keys only its last rows see.
   const TQ = Math.max(1, Math.min(Math.ceil((32 * RQ) / G), s.T));
   // Lanes that share key loads must all exist: whole subgroups (the extra lanes own no rows).
-  const sg = sharedKeyLanes(caps);
-  const unit = sg || 1;
+  const unit = sharedLoadLanes(caps) || 1;
   const threads = Math.ceil(Math.ceil((TQ * G) / RQ) / unit) * unit;
   if (threads > caps.maxInvocationsPerWorkgroup) throw new Error(`attention: ${G} heads per kv head exceed one workgroup`);
   return { TQ, BK, RQ, threads, groups: s.B * s.Hkv * Math.ceil(s.T / TQ) };
 }
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-
-/** Lanes that share a block's key loads: the subgroup size on CPU adapters that run one, else 0. */
-export function sharedKeyLanes(caps: DeviceCaps): number {
-  return caps.isCpu && caps.subgroups && caps.subgroupSize >= 4 ? caps.subgroupSize : 0;
-}
 
 /** A balanced max/sum of expressions (shorter dependency chains than a left fold). */
 function tree(xs: string[], op: (a: string, b: string) => string): string {
@@ -130,7 +124,7 @@ export function queryRowKernel(s: AttentionShape, mode: QueryRowMode, names: Que
   // On a CPU adapter with one subgroup size every key element would be loaded by each lane on its
   // own (llvmpipe loads non-constant offsets lane by lane): there the subgroup's lanes load
   // different keys of the block and subgroupBroadcast hands each key to every lane.
-  const sg = sharedKeyLanes(caps);
+  const sg = sharedLoadLanes(caps);
   const KL = range(sg ? Math.ceil(BK / sg) : 0);
   const segments: Segment[] = [];
   if (s.P)
