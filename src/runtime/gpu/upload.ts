@@ -6,6 +6,7 @@
  * together.
  */
 import type { ParamLoc } from "../../codegen/wgsl/program/index.js";
+import { numel } from "../../ir/index.js";
 import type { BaseWeights } from "../train/weights.js";
 import { f32ArrayToF16 } from "../io/half.js";
 import type { ProgramExecutor } from "./executor.js";
@@ -18,7 +19,7 @@ export async function uploadParams(exec: ProgramExecutor, params: readonly Param
   for (const p of params) {
     const name = p.rowsOf?.name ?? p.name;
     if (last?.name !== name) last = { name, data: await source(name, p.dtype === "f16") };
-    const n = p.shape.reduce((a, b) => a * b, 1);
+    const n = numel(p.shape);
     // A row block [rows, cols] of a weight too large for one binding.
     const data = p.rowsOf ? last.data.subarray(p.rowsOf.start * p.shape[1]!, (p.rowsOf.start + p.rowsOf.rows) * p.shape[1]!) : last.data;
     if (data.length !== n) throw new Error(`gpu: parameter ${p.name} has ${data.length} values, expected [${p.shape.join(",")}]`);
