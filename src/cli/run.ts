@@ -1,7 +1,7 @@
 /** `pefc run FILE`: train as the spec says, on the WebGPU device or the CPU reference. */
 import { formatDiagnostic } from "../diagnostics/index.js";
 import { isUserError } from "../runtime/io/errors.js";
-import { adaloraAllocation } from "../runtime/train/adalora.js";
+import { adaloraAllocation, adaloraScheduleText } from "../runtime/train/adalora.js";
 import { exportMerged } from "../runtime/train/export.js";
 import { runTraining } from "../runtime/train/loop.js";
 import { ReferenceBackend } from "../runtime/train/reference-backend.js";
@@ -60,6 +60,8 @@ file says. By default every step runs on the WebGPU device (a GPU, or Mesa's llv
       const trunc = s.stats.train.truncatedResponseShare;
       if (trunc > 0.2) report.info(`warning P606: ${(trunc * 100).toFixed(0)}% of responses were cut to fit the length budget`);
       const adalora = adaloraAllocation(s);
+      const ada = s.spec.methods.find((m) => m.method === "adalora");
+      if (adalora && ada?.method === "adalora") report.info(adaloraScheduleText(adalora, ada.options.init_r, s.totalSteps));
       const backend: TrainBackend = device === "gpu" ? await openGpuBackend(s) : new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adalora);
       const resume = typeof values.resume === "string" ? await resumeFrom(resolve(values.resume), s, backend) : undefined;
       if (resume) report.info(`resuming at step ${resume.step} of ${resume.totalSteps} from ${values.resume}`);

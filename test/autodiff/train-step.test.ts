@@ -109,8 +109,9 @@ describe("trainStep", () => {
       trainStep(graph, state, [micro[s % 2]!], { lr: 0.01, dtype: "f64", adalora: { config, matrices: mats } });
       zerosAfter.push(mats.reduce((n, m) => n + [...state.params.get(m.E)!].filter((x) => x === 0).length, 0));
     }
-    // init budget 6, target 2; cubic schedule over steps 1..3 (end = total_step − tfinal = 3):
-    // b(1) = int(4·(1 − 1/3)³ + 2) = 3, b(2) = int(4·(1/3)³ + 2) = 2, b(3) = 2 (forced final mask).
-    expect(zerosAfter).toEqual([3, 4, 4]);
+    // init budget 6, target 2; PEFT's global_step is 0, 1, 2 for these three steps (end =
+    // total_step − tfinal = 3): b(0) = 6 (t ≤ tinit, no mask), b(1) = int(4·(1 − 1/3)³ + 2) = 3,
+    // b(2) = int(4·(1/3)³ + 2) = 2.
+    expect(zerosAfter).toEqual([0, 3, 4]);
   });
 });

@@ -7,6 +7,7 @@ import {
   type AdaloraMatrix,
   type OrthMatrix,
 } from '../../src/runtime/reference/index.js';
+import { adaloraScheduleText } from '../../src/runtime/train/adalora.js';
 import { checkGrad, expectClose, rand } from './helpers.js';
 
 describe('orthogonal regulariser', () => {
@@ -130,5 +131,56 @@ describe('rank allocator', () => {
     // init 2, budget 1 → k = 1, but both triplets score the same: both are masked.
     expect(alloc.maskToBudget([a], 1)).toEqual({ a: [false, false] });
     expectClose(a.E, [0, 0]);
+  });
+});
+
+describe("PEFT's schedule for examples/medical.peft (0-based global_step)", () => {
+  // 2 layers of query_key_value, init_r 12, r 8: init_bgt 24, target_bgt 16; tinit 3, tfinal 3,
+  // total_step 15 (5 epochs of 3 steps), deltaT 10. PEFT's loop calls update_and_allocate(0..14).
+  const c = { initBgt: 24, targetBgt: 16, tinit: 3, tfinal: 3, totalStep: 15, deltaT: 10 };
+
+  it('keeps the initial budget up to tinit, without masking', () => {
+    for (let t = 0; t <= 3; t++) expect(budgetSchedule(t, c)).toEqual({ budget: 24, mask: false });
+  });
+
+  it('decays cubically in between and masks only where global_step % deltaT = 0', () => {
+    // m = 1 − (t − 3)/9: t = 4 → 8·(8/9)³ + 16 = 21.62; t = 5 → 8·(7/9)³ + 16 = 19.76;
+    // t = 10 → 8·(2/9)³ + 16 = 16.09
+    expect(budgetSchedule(4, c)).toEqual({ budget: 21, mask: false });
+    expect(budgetSchedule(5, c)).toEqual({ budget: 19, mask: false });
+    expect(budgetSchedule(10, c)).toEqual({ budget: 16, mask: true });
+    expect(budgetSchedule(11, c)).toEqual({ budget: 16, mask: false });
+  });
+
+  it('reaches the target at total_step − tfinal and stays there after', () => {
+    expect(budgetSchedule(12, c)).toEqual({ budget: 16, mask: false }); // m = 0; update_and_allocate forces the mask
+    expect(budgetSchedule(13, c)).toEqual({ budget: 16, mask: true });
+    expect(budgetSchedule(14, c)).toEqual({ budget: 16, mask: true });
+  });
+
+  it("is what `pefc run` logs for the example", () => {
+    const matrices = [0, 1].map((l) => ({ name: `transformer.encoder.layers.${l}.self_attention.query_key_value`, A: 'a', E: 'e', B: 'b' }));
+    const config = { targetR: 8, tinit: 3, tfinal: 3, deltaT: 10, totalStep: 15, beta1: 0.85, beta2: 0.85 };
+    expect(adaloraScheduleText({ config, matrices }, 12, 15)).toBe(
+      "adalora: budget 24 -> 16 singular values; global_step from 0 as PEFT's loop counts; steps 0-3 score only; masks at 10 (16); final mask at 12 (16), scores reset; re-applied at 13-14",
+    );
+  });
+});
+
+describe('update_and_allocate at total_step − tfinal', () => {
+  it('masks with the importance scores as they were: no update from that step\'s gradients', () => {
+    // tinit 1, tfinal 1, total 3: steps 0 and 1 only score, step 2 is the final mask.
+    const config = { targetR: 1, tinit: 1, tfinal: 1, deltaT: 1, totalStep: 3, beta1: 0.5, beta2: 0.5 };
+    const m = matrix('m', 2, 1, 1, [2, 1], [2, 1], [2, 1]);
+    const alloc = new RankAllocator(config, [m]);
+    expect(alloc.updateAndAllocate([m], 0)).toEqual({ budget: 2, masked: false });
+    expect(alloc.updateAndAllocate([m], 1)).toEqual({ budget: 2, masked: false });
+    // Gradients that would make triplet 0 the least important, were they scored.
+    m.gradA.set([0, 100]);
+    m.gradE.set([0, 100]);
+    m.gradB.set([0, 100]);
+    expect(alloc.updateAndAllocate([m], 2)).toEqual({ budget: 1, masked: true });
+    expect(alloc.rankPattern).toEqual({ m: [true, false] });
+    expectClose(m.E, [1, 0]);
   });
 });

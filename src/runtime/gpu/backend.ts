@@ -193,7 +193,8 @@ export class GpuBackend implements TrainBackend {
       dispatches += this.exec.record(enc, i === 0 ? s.accumulateFirst : s.accumulate, `accumulate ${i}`);
     }
     dispatches += this.exec.record(enc, s.update, "update");
-    if (this.allocator) dispatches += this.allocator.record(enc, this.step_);
+    // PEFT's loop numbers update_and_allocate's global_step from 0; step_ already counts this step.
+    if (this.allocator) dispatches += this.allocator.record(enc, this.step_ - 1);
     if (s.gradNorm) enc.copyBufferToBuffer(this.exec.buffer(s.gradNorm), s.gradNorm.offset, losses.buf, 4 * n, 4);
     enc.copyBufferToBuffer(losses.buf, 0, losses.read, 0, 4 * (n + 1));
     this.dev.gpu.queue.submit([enc.finish()]);

@@ -127,9 +127,10 @@ export class GpuRankAllocator {
   }
 
   /**
-   * Records the allocation after optimizer step `step` (1-based, as the reference counts) into
-   * `enc`, after the update; returns the dispatches recorded. Writes k to the device queue now, so
-   * `enc` must be submitted before the next call records.
+   * Records the allocation after an optimizer step into `enc`, after the update; `step` is PEFT's
+   * 0-based global_step (0 after the first optimizer step), as the reference allocator takes it.
+   * Returns the dispatches recorded. Writes k to the device queue now, so `enc` must be submitted
+   * before the next call records.
    */
   record(enc: GPUCommandEncoder, step: number): number {
     const end = this.config.totalStep - this.config.tfinal;

@@ -222,7 +222,11 @@ export function trainStep(g: Graph, state: TrainState, micro: readonly Readonly<
   return result;
 }
 
-/** PEFT's update_and_allocate on the post-step weights and this step's (clipped) gradients. */
+/**
+ * PEFT's update_and_allocate on the post-step weights and this step's (clipped) gradients. PEFT's
+ * loop passes the 0-based global_step (0 for the first optimizer step), while state.step already
+ * counts this step (Adam's bias correction wants it 1-based): the allocator gets state.step − 1.
+ */
 function allocate(state: TrainState, a: AdaloraAllocation, vals: ReadonlyMap<string, Tensor>, grads: ReadonlyMap<string, Tensor>, f64: boolean): void {
   const gradOf = (p: string): Floats => {
     const t = vals.get(clippedName(p)) ?? grads.get(gradName(p));
@@ -236,5 +240,5 @@ function allocate(state: TrainState, a: AdaloraAllocation, vals: ReadonlyMap<str
     return { name: m.name, r, inF: A.length / r, outF: B.length / r, A, E, B, gradA: gradOf(m.A), gradE: gradOf(m.E), gradB: gradOf(m.B) };
   });
   state.allocator ??= new RankAllocator(a.config, mats);
-  state.allocator.updateAndAllocate(mats, state.step);
+  state.allocator.updateAndAllocate(mats, state.step - 1);
 }

@@ -174,7 +174,11 @@ export class RankAllocator {
     }
   }
 
-  /** PEFT's AdaLoraModel.update_and_allocate(global_step). */
+  /**
+   * PEFT's AdaLoraModel.update_and_allocate(global_step), global_step 0-based as PEFT's documented
+   * loop passes it: 0 after the first optimizer step. At global_step = total_step − tfinal the EMAs
+   * are not updated, the final mask is taken at the target budget, and the EMAs are dropped.
+   */
   updateAndAllocate(mats: readonly AdaloraMatrix[], globalStep: number): { budget?: number; masked: boolean } {
     const end = this.config.totalStep - this.config.tfinal;
     if (globalStep < end) {

@@ -1,5 +1,6 @@
 /** AdaLoRA's rank allocation settings for a session: PEFT's update_and_allocate configuration. */
 import type { AdaloraAllocation } from "../reference/executor.js";
+import { budgetSchedule } from "../reference/rank-allocator.js";
 import type { Session } from "./session.js";
 
 export function adaloraAllocation(s: Session): AdaloraAllocation | undefined {
@@ -13,4 +14,25 @@ export function adaloraAllocation(s: Session): AdaloraAllocation | undefined {
       name: module.path, A: `${module.path}.lora_A`, E: `${module.path}.lora_E`, B: `${module.path}.lora_B`,
     })),
   };
+}
+
+/**
+ * One log line: what update_and_allocate does over `steps` optimizer steps, numbered as PEFT's loop
+ * numbers global_step (0 after the first optimizer step), with the budget of every masking.
+ */
+export function adaloraScheduleText(a: AdaloraAllocation, initR: number, steps: number): string {
+  const c = a.config;
+  const initBgt = initR * a.matrices.length;
+  const targetBgt = c.targetR * a.matrices.length;
+  const end = c.totalStep - c.tfinal;
+  const masks: string[] = [];
+  for (let t = c.tinit + 1; t < Math.min(end, steps); t++) {
+    const { budget, mask } = budgetSchedule(t, { initBgt, targetBgt, ...c });
+    if (mask) masks.push(`${t} (${budget})`);
+  }
+  const parts = [`adalora: budget ${initBgt} -> ${targetBgt} singular values; global_step from 0 as PEFT's loop counts; steps 0-${Math.min(c.tinit, steps - 1)} score only`];
+  if (masks.length) parts.push(`masks at ${masks.join(", ")}`);
+  if (end < steps) parts.push(`final mask at ${end} (${budgetSchedule(end, { initBgt, targetBgt, ...c }).budget}), scores reset`);
+  if (end + 1 < steps) parts.push(`re-applied at ${end + 1}-${steps - 1}`);
+  return parts.join("; ");
 }
