@@ -190,4 +190,4 @@ export const GRAD_RULES: Readonly<Record<string, GradRule>> = {
 };
 
 /** Ops with no inputs to differentiate, and the decode-step ops, which only inference graphs hold. */
-export const NO_GRAD_OPS: ReadonlySet<string> = new Set(["full", ...Object.keys(DECODE_OPS)]);
+export const NO_GRAD_OPS: ReadonlySet<string> = new Set(["full", "offset", ...Object.keys(DECODE_OPS)]);

@@ -242,6 +242,13 @@ const FORWARD_OPS: Readonly<Record<string, OpDef>> = {
     },
   }),
 
+  offset: defineOp({
+    doc: "x + by for i32 x (real tokens' positions after P prefix keys/values that the model numbers first)",
+    inputs: ["x"],
+    attrs: { by: { kind: "int" } },
+    infer: ([x]) => (x!.dtype === "i32" ? [{ dtype: "i32", shape: x!.shape }] : `x must be i32, got ${formatType(x!)}`),
+  }),
+
   silu: unary("x · sigmoid(x)"),
   gelu_tanh: unary("0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (GPT-2 gelu_new)"),
   relu: unary("max(x, 0)"),

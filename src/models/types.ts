@@ -78,6 +78,15 @@ export interface ModelProfile {
   feedforward: string[];
   /** Default chat template (src/models/templates.ts): the prompt side, with {system} and {prompt}; the response follows it. */
   chatTemplate: string;
+  /**
+   * How the model numbers the real tokens when prefix tuning gives every layer P keys/values that
+   * PEFT hands it as the attention cache (past_key_values). "after-prefix": its modelling code
+   * counts positions from the cache length (transformers' LlamaModel and GPT2Model:
+   * cache_position = arange(past_seen_tokens, past_seen_tokens + T), position_ids from it), so
+   * real tokens sit at P..P+T−1 for RoPE and for learned position embeddings alike. "from-zero":
+   * it numbers them 0..T−1 whatever the cache holds (ChatGLM2's modelling_chatglm.py).
+   */
+  prefixPositions: "after-prefix" | "from-zero";
   /** model_type written into adapter_config.json's base model info. */
   modelType: string;
   /** Number of parameters as torch counts them (model.parameters(), tied weights once). */

@@ -1,7 +1,13 @@
 /**
  * Pass inject-prefix: prefix tuning and P-tuning v2 (peft-methods.md §4, §7, §13.4). Each selected
  * layer's attention op gets trained key/value prefixes on its prefix_k/prefix_v inputs; every real
- * token attends to them, they are never rotated by RoPE, and real positions do not shift.
+ * token attends to them and they are never rotated by RoPE. Whether the real tokens' positions
+ * then start at P is the model's own rule (profile.prefixPositions, see models/types.ts): PEFT
+ * hands the prefixes over as the attention cache, and transformers' Llama and GPT-2 number the
+ * tokens after a cache of P from P (RoPE angles and wpe rows P..P+T−1), ChatGLM2 from 0. Where the
+ * profile says "after-prefix", every reader of `positions` reads `positions.after_prefix` =
+ * positions + P instead (P summed over the prefix methods); the graph input itself stays 0..T−1,
+ * so a decoder's cache rows are still numbered from 0.
  *
  * PEFT's encoder, with L = the number of selected layers, P = tokens, kvdim = kv heads · head dim
  * (chatglm2: multi_query_group_num · kv_channels; PEFT's token_dim once it has applied its GQA rule):
@@ -24,6 +30,7 @@
  * (AdapterHub's shared gating), which makes the prefixes per batch row: [B, P, heads, head_dim].
  */
 import type { Graph } from "../ir/index.js";
+import { POSITIONS } from "../models/graph/index.js";
 import type { PassContext } from "./context.js";
 import { attentionOf, BERT_INIT, EMBEDDING_INIT, Injector, methodsOf, torchLinearInit } from "./inject/common.js";
 import { addGate } from "./inject/gate.js";
@@ -35,11 +42,13 @@ export function injectPrefix(graph: Graph, ctx: PassContext): Graph {
   const { b } = inj;
   const { numKvHeads: heads, headDim, hiddenSize } = ctx.profile.dims;
   const kvdim = heads * headDim;
+  let prefixLength = 0;
   for (const { m, i } of found) {
     const layers = ctx.targets[i]?.layers ?? [];
     if (layers.length === 0) continue;
     const owner = { origin: m.method, method: i };
     const { tokens: P, projection, hidden } = m.options;
+    prefixLength += P;
     const width = 2 * layers.length * kvdim;
     const enc = b.has("prefix_encoder.embedding.weight") ? `prefix_encoder_${i}` : "prefix_encoder";
     b.after();
@@ -70,6 +79,11 @@ export function injectPrefix(graph: Graph, ctx: PassContext): Graph {
       }
       b.setInputs(attn, [...attn.inputs.slice(0, 3), pk, pv]);
     });
+  }
+  if (prefixLength > 0 && ctx.profile.prefixPositions === "after-prefix") {
+    b.after();
+    const shifted = b.op("offset", "", [POSITIONS], { by: prefixLength }, "positions.after_prefix");
+    b.replaceUses(POSITIONS, shifted);
   }
   return inj.finish();
 }

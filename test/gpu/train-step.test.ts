@@ -31,7 +31,11 @@ const METHODS: { name: string; body: (a: Arch) => string; train?: string }[] = [
 const B = 2;
 const T = 8;
 
-/** AdaLoRA's allocation for every adapted module, masking from the first step. */
+/**
+ * AdaLoRA's allocation for every adapted module. PEFT's first update_and_allocate gets
+ * global_step 0 ≤ tinit, which scores but never masks; masking inside the device's step is
+ * checked over whole schedules in test/kernels/adalora.test.ts and test/conformance.
+ */
 function allocation(c: Compiled): AdaloraAllocation {
   const mods = c.train.params.filter((p) => p.name.endsWith(".lora_E")).map((p) => p.name.slice(0, -".lora_E".length));
   return {
@@ -51,7 +55,7 @@ describe.each(ARCHS.map((a) => [a]))("%s", (arch) => {
       // The optimizer ran as one dispatch over the arenas (program/update.ts), plus the clip norm's.
       expect(r.backend.program.step!.update.filter((cmd) => cmd.kind === "dispatch" && cmd.op === "fused_update").length).toBeGreaterThan(0);
       expect(r.backend.program.step!.update.some((cmd) => cmd.kind === "copy")).toBe(false);
-      if (adalora) expect(Object.values((await r.backend.rankPattern()) ?? {}).flat()).toContain(false);
+      if (adalora) expect(await r.backend.rankPattern()).toBeUndefined();
       r.backend.dispose();
     }, 120_000);
   }

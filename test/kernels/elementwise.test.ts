@@ -131,7 +131,7 @@ const FAMILY_OPS = [
   // loss
   "cross_entropy", "cross_entropy_backward",
   // movement
-  "reshape", "split_heads", "merge_heads", "split", "slice", "slice_backward", "concat", "broadcast", "full",
+  "reshape", "split_heads", "merge_heads", "split", "slice", "slice_backward", "concat", "broadcast", "full", "offset",
   // reduce
   "sum_to_shape", "add_grad", "mean_seq", "mean_seq_backward", "swiglu", "swiglu_backward",
 ];

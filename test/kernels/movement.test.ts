@@ -63,7 +63,7 @@ describe("split and slice", () => {
   });
 });
 
-describe("concat, broadcast, full", () => {
+describe("concat, broadcast, full, offset", () => {
   it("concat along an inner axis, of floats and of i32 labels", async () => {
     await checkOp(dev, "concat", [rand([2, 3, 5], 12), rand([2, 1, 5], 13), rand([2, 4, 5], 14)], { axis: 1 }, EXACT);
     await checkOp(dev, "concat", [ints([2, 3], 15), ints([2, 5], 16)], { axis: -1 }, EXACT);
@@ -77,5 +77,10 @@ describe("concat, broadcast, full", () => {
   it("full in f32 and i32", async () => {
     await checkOp(dev, "full", [], { shape: [3, 7], value: 0.25, dtype: "f32" }, EXACT);
     await checkOp(dev, "full", [], { shape: [2, 5], value: -100, dtype: "i32" }, EXACT);
+  });
+
+  it("offset adds an integer to i32 positions", async () => {
+    await checkOp(dev, "offset", [ints([3, 7], 19)], { by: 5 }, EXACT);
+    await checkOp(dev, "offset", [ints([1, 1], 20)], { by: -2 }, EXACT);
   });
 });

@@ -247,6 +247,21 @@ describe("inject-prefix", () => {
     expect(trainableCount(big)).toBe(128 * 28 * 2 * 2 * 128);
     expect(trainableCount(big)).toBe(1_835_008);
   });
+
+  it("numbers real tokens from P where the profile says transformers does (llama, gpt2), from 0 on chatglm2", () => {
+    const readers = (g: ReturnType<typeof compileOk>["graph"], v: string) => g.ops.filter((o) => o.inputs.includes(v)).map((o) => o.outputs[0]!.name);
+    const llama = compileOk(`${model("tiny-llama")}prefix tokens=4 { projection = false; }`).graph;
+    expect(def(llama, "positions.after_prefix")).toMatchObject({ op: "offset", inputs: ["positions"], attrs: { by: 4 } });
+    expect(readers(llama, "positions")).toEqual(["positions.after_prefix"]);
+    expect(readers(llama, "positions.after_prefix")).toEqual([0, 1].flatMap((l) => [`${LL}.${l}.self_attn.q_rot`, `${LL}.${l}.self_attn.k_rot`]));
+    // GPT-2's learned position embeddings are looked up at P..P+T−1 too.
+    const gpt2 = compileOk(`${model("tiny-gpt2")}p_tuning_v2 tokens=3;`).graph;
+    expect(def(gpt2, "positions.after_prefix").attrs).toEqual({ by: 3 });
+    expect(readers(gpt2, "positions.after_prefix")).toEqual(["transformer.wpe.out"]);
+    const glm = compileOk(`${model("tiny-chatglm2")}p_tuning_v2 tokens=8;`).graph;
+    expect(glm.ops.some((o) => o.op === "offset")).toBe(false);
+    expect(readers(glm, "positions").length).toBeGreaterThan(0);
+  });
 });
 
 describe("inject-prompt", () => {

@@ -86,6 +86,7 @@ export function chatglm2Profile(config: Record<string, unknown>, source: string)
     ],
     feedforward: ["dense_4h_to_h"],
     chatTemplate: templateByName("chatglm2") ?? "{prompt}",
+    prefixPositions: "from-zero",
     modelType: "chatglm",
     // Rotary on half of each head: RotaryEmbedding(kv_channels / 2) keeps one frequency per pair.
     buffers: [{ name: "transformer.rotary_pos_emb.inv_freq", shape: [Math.ceil(Math.floor(kvChannels / 2) / 2)] }],

@@ -88,6 +88,7 @@ export function gpt2Profile(config: Record<string, unknown>, source: string): Mo
     ],
     feedforward: ["mlp.c_proj"],
     chatTemplate: templateByName("plain") ?? "{prompt}",
+    prefixPositions: "after-prefix",
     modelType: "gpt2",
     buffers,
     checkpointPrefix: "transformer.",

@@ -87,6 +87,7 @@ export function llamaProfile(config: Record<string, unknown>, source: string): M
     sliceRoles: [],
     feedforward: ["down_proj"],
     chatTemplate: templateByName("llama2") ?? "{prompt}",
+    prefixPositions: "after-prefix",
     modelType,
     buffers,
   });

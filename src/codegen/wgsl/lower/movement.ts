@@ -165,6 +165,23 @@ const full: Lowering = (ctx) => {
   };
 };
 
+const offset: Lowering = (ctx) => {
+  const by = ctx.attrs["by"];
+  if (typeof by !== "number" || !Number.isInteger(by)) throw new Error("offset: by must be an integer");
+  const n = numel(ctx.outputs[0]!.shape);
+  return {
+    kernels: [
+      mapKernel({
+        label: `offset_${n}_${by}`,
+        caps: ctx.caps,
+        n,
+        bindings: [input(0, "i32"), output(0, "i32")],
+        body: `out0[i] = in0[i] + ${by}i;`,
+      }),
+    ],
+  };
+};
+
 registerLowerings({
   reshape: view,
   split_heads: view,
@@ -175,4 +192,5 @@ registerLowerings({
   concat,
   broadcast,
   full,
+  offset,
 });

@@ -152,6 +152,8 @@ export const FORWARD_KERNELS: Readonly<Record<string, Kernel>> = {
     return [o];
   },
 
+  offset: ([x], a) => [Int32Array.from(asInts(x!), (v) => v + num(a, 'by'))],
+
   silu: unary('silu'),
   gelu_tanh: unary('gelu_tanh'),
   gelu: unary('gelu'),

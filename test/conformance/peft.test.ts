@@ -1,0 +1,98 @@
+/**
+ * pefc trains as Hugging Face PEFT trains: every case of ../shared/data/peft-conformance/ (a
+ * genuine PEFT adapter in init/, the same adapter after PEFT 0.21 trained it 6 steps in
+ * peft-trained/, the run as run.peft) runs from its init/ on the CPU reference and on the WebGPU
+ * device, and the adapter pefc exports must match PEFT's: the same tensor keys and shapes, the
+ * same AdaLoRA rank_pattern, every tensor within 2e-3 of PEFT's, and the loss of every optimizer
+ * step within 1e-3 of the README's table. The comparison prints its maximum differences.
+ */
+import { readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { Device } from "../../src/runtime/device/index.js";
+import { openGpuBackend } from "../../src/runtime/gpu/index.js";
+import { readSafetensorsHeader, readTensorF32 } from "../../src/runtime/io/safetensors.js";
+import { adaloraAllocation } from "../../src/runtime/train/adalora.js";
+import type { TrainBackend } from "../../src/runtime/train/backend.js";
+import { runTraining, type Reporter } from "../../src/runtime/train/loop.js";
+import { ReferenceBackend } from "../../src/runtime/train/reference-backend.js";
+import { allParams, prepareSession } from "../../src/runtime/train/session.js";
+import { testDevice } from "../kernels/helpers.js";
+import { discoverCases, mirrorCase, type ConformanceCase } from "./cases.js";
+
+const TENSOR_TOL = 2e-3;
+const LOSS_TOL = 1e-3;
+
+const mirrors: string[] = [];
+afterAll(() => mirrors.forEach((d) => rmSync(join(d, "../../.."), { recursive: true, force: true })));
+
+const quiet: Reporter = { step: () => undefined, eval: () => undefined, saved: () => undefined, info: () => undefined };
+
+async function readAdapter(dir: string): Promise<{ config: Record<string, unknown>; tensors: Map<string, { shape: number[]; data: Float32Array }> }> {
+  const config = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8")) as Record<string, unknown>;
+  const header = await readSafetensorsHeader(join(dir, "adapter_model.safetensors"));
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const t of header.tensors) tensors.set(t.name, { shape: [...t.shape], data: await readTensorF32(t) });
+  return { config, tensors };
+}
+
+async function train(c: ConformanceCase, device: "reference" | "gpu", dev?: Device): Promise<{ losses: number[]; out: string }> {
+  const dir = mirrorCase(c);
+  mirrors.push(dir);
+  const file = join(dir, "run.peft");
+  const s = await prepareSession(readFileSync(file), file);
+  const backend: TrainBackend =
+    device === "gpu" ? await openGpuBackend(s, dev) : new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adaloraAllocation(s));
+  try {
+    const r = await runTraining(s, backend, quiet);
+    const exported = s.spec.export.find((e) => e.what === "adapter");
+    if (!exported) throw new Error(`${file}: the case exports no adapter`);
+    return { losses: r.losses, out: join(dir, exported.dir) };
+  } finally {
+    backend.dispose();
+  }
+}
+
+function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+async function expectConforms(c: ConformanceCase, got: { losses: number[]; out: string }, label: string): Promise<void> {
+  const peft = await readAdapter(join(c.dir, "peft-trained"));
+  const mine = await readAdapter(got.out);
+  expect([...mine.tensors.keys()].sort(), `${label}: tensor keys`).toEqual([...peft.tensors.keys()].sort());
+  let worst = 0;
+  let worstKey = "";
+  for (const [key, want] of peft.tensors) {
+    const have = mine.tensors.get(key)!;
+    expect(have.shape, `${label}: shape of ${key}`).toEqual(want.shape);
+    const d = maxDiff(have.data, want.data);
+    if (d > worst) [worst, worstKey] = [d, key];
+  }
+  expect(mine.config["rank_pattern"] ?? null, `${label}: rank_pattern`).toEqual(peft.config["rank_pattern"] ?? null);
+  const lossDiff = Math.max(...c.losses.map((l, i) => Math.abs((got.losses[i] ?? NaN) - l)));
+  console.log(`${label}: max tensor diff ${worst.toExponential(2)} (${worstKey}), max loss diff ${lossDiff.toExponential(2)}; losses ${got.losses.map((l) => l.toFixed(4)).join(" ")}`);
+  expect(got.losses.length, `${label}: optimizer steps`).toBe(c.losses.length);
+  expect(lossDiff, `${label}: per-step losses ${got.losses.join(" ")} vs PEFT's ${c.losses.join(" ")}`).toBeLessThanOrEqual(LOSS_TOL);
+  expect(worst, `${label}: ${worstKey}`).toBeLessThanOrEqual(TENSOR_TOL);
+}
+
+const cases = discoverCases();
+
+describe("PEFT conformance cases", () => {
+  it("finds the cases and PEFT's losses in the README", () => {
+    expect(cases.map((c) => c.name)).toEqual(expect.arrayContaining(["adalora", "ia3", "lora", "prefix", "prompt"]));
+    for (const c of cases) expect(c.losses.length, c.name).toBeGreaterThan(0);
+  });
+
+  for (const c of cases) {
+    it(`${c.name}: the reference device trains as PEFT`, async () => {
+      await expectConforms(c, await train(c, "reference"), `${c.name} (reference)`);
+    });
+    it(`${c.name}: the WebGPU device trains as PEFT`, async () => {
+      await expectConforms(c, await train(c, "gpu", await testDevice()), `${c.name} (gpu)`);
+    });
+  }
+});
