@@ -1,9 +1,8 @@
 /**
- * adapter_config.json contents. For PEFT layouts: the fields PEFT's config dataclass writes
- * (peft-methods.md §16.2), with the values a PEFT user would have passed to get the same adapter;
- * defaults as PEFT has them, floats marked as floats. PEFT fills any field it has and we do not
- * write with its default, and (from 0.14) warns about and drops fields it does not know, so pefc's
- * own facts go into the safetensors metadata instead (see save.ts).
+ * adapter_config.json contents. For PEFT layouts: exactly the fields of PEFT 0.13's config class
+ * of the peft_type (the table in peft-fields.ts, which says why), with the values a PEFT user
+ * would have passed to get the same adapter; defaults as PEFT has them, floats marked as floats.
+ * pefc's own facts go into the safetensors metadata instead (see save.ts).
  *
  * Rules that need a word:
  * - target_modules: see peft-targets.ts. fan_in_fan_out is true when an adapted module is a GPT-2
@@ -24,6 +23,7 @@ import type { ModelProfile } from "../../models/types.js";
 import type { AdapterLayout } from "./layout.js";
 import { moduleOf } from "./layout.js";
 import { loraModuleSettings } from "./lora-settings.js";
+import { peftConfigOf } from "./peft-fields.js";
 import { feedforwardNames, patternKey, peftTargets, type PeftTargets } from "./peft-targets.js";
 import { pyFloat, type PyJson } from "./py-json.js";
 
@@ -68,14 +68,11 @@ function loraFamily(c: ConfigInputs, r: number, alpha: number, dropout: number, 
     ...targetFields(t),
     alpha_pattern: {},
     bias: "none",
-    eva_config: null,
-    exclude_modules: null,
     fan_in_fan_out: conv1d,
     init_lora_weights: true,
     layer_replication: null,
     loftq_config: {},
     lora_alpha: num(alpha),
-    lora_bias: false,
     lora_dropout: pyFloat(dropout),
     megatron_config: null,
     megatron_core: "megatron.core",
@@ -87,9 +84,15 @@ function loraFamily(c: ConfigInputs, r: number, alpha: number, dropout: number, 
   };
 }
 
+/** The whole adapter_config.json: for PEFT's types, exactly the fields of peft-fields.ts. */
 export function adapterConfig(c: ConfigInputs): Json {
+  const t = c.layout.peftType;
+  return t === "PEFC" ? pefcConfig(c) : peftConfigOf(t, peftValues(c));
+}
+
+/** Field → value for the PEFT config class of the layout's method, from the spec. */
+function peftValues(c: ConfigInputs): Json {
   const { layout, spec, profile } = c;
-  if (layout.peftType === "PEFC") return pefcConfig(c);
   const m = spec.methods[layout.method!]!;
   switch (m.method) {
     case "lora": {
@@ -128,12 +131,11 @@ export function adapterConfig(c: ConfigInputs): Json {
       const ffSet = c.graph.params.filter((p) => p.method === layout.method && p.name.endsWith(".ia3_l") && p.shape[0] === 1).map((p) => moduleOf(p.name, ".ia3_l")!);
       const ff = new Set(ffSet);
       const other = layout.modules.filter((p) => !ff.has(p));
-      const t = peftTargets(profile, [ffSet, other].filter((g) => g.length > 0));
+      const t = peftTargets(profile, [ffSet, other].filter((g) => g.length > 0), { layerFilter: false });
       const conv1d = layout.modules.some((p) => profile.modules.find((x) => x.path === p)?.transposed);
       return {
         ...common(c.baseModel, "IA3"),
-        ...targetFields(t),
-        exclude_modules: null,
+        target_modules: t.targetModules,
         fan_in_fan_out: conv1d,
         feedforward_modules: feedforwardNames(t, ffSet, layout.modules),
         init_ia3_weights: true,
@@ -183,7 +185,7 @@ export function adapterConfig(c: ConfigInputs): Json {
 }
 
 function promptLearning(c: ConfigInputs, tokens: number, tokenDim: number): Json {
-  return { ...common(c.baseModel, c.layout.peftType), modules_to_save: null, num_transformer_submodules: 1, num_virtual_tokens: tokens, token_dim: tokenDim };
+  return { ...common(c.baseModel, c.layout.peftType), num_transformer_submodules: 1, num_virtual_tokens: tokens, token_dim: tokenDim };
 }
 
 function embedDim(profile: ModelProfile): number {

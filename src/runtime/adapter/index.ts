@@ -2,6 +2,7 @@
 // back for `init from`, merging into base weights, and writing merged Hugging Face checkpoints.
 export { adapterLayout, adapterParams, prefixWidth, PEFT_PREFIX, PROMPT_KEY, type AdapterLayout, type PeftType, type TensorEntry } from "./layout.js";
 export { adapterConfig, PEFC_FORMAT_VERSION } from "./config.js";
+export { PEFT_CONFIG_FIELDS, peftConfigOf } from "./peft-fields.js";
 export { adapterFiles, saveAdapter, CONFIG_FILE, WEIGHTS_FILE, type AdapterExtra, type AdapterFiles, type SaveAdapterOptions } from "./save.js";
 export { loadAdapter, type LoadAdapterOptions } from "./load.js";
 export { mergeAdapter, type MergeOptions } from "./merge.js";

@@ -14,7 +14,8 @@
  * exists and no regex is needed. Entries are sorted. When every selected module sits
  * in the layer container, a second candidate restricts the model to the selected layers and adds
  * layers_to_transform/layers_pattern; the shorter list wins (ties: no layer filter). The result is
- * checked by simulating PEFT's matching, and the checker is exported for tests.
+ * checked by simulating PEFT's matching, and the checker is exported for tests. IA3's config class
+ * has no layer filter (peft-fields.ts), so IA3 asks for the plain list only.
  */
 import type { ModelProfile } from "../../models/types.js";
 
@@ -59,7 +60,7 @@ function escapeRe(s: string): string {
  * The names for `groups` (disjoint sets of selected paths; IA3 passes feed-forward and other
  * modules as two groups so every entry names modules of one kind).
  */
-export function peftTargets(profile: ModelProfile, groups: readonly (readonly string[])[]): PeftTargets {
+export function peftTargets(profile: ModelProfile, groups: readonly (readonly string[])[], opts: { layerFilter?: boolean } = {}): PeftTargets {
   const selected = groups.flat();
   const all = profile.modules.map((m) => m.path);
   const plain = namesFor(groups, all);
@@ -67,7 +68,7 @@ export function peftTargets(profile: ModelProfile, groups: readonly (readonly st
   const layerOf = new Map(profile.modules.map((m) => [m.path, m.layer]));
   const layers = [...new Set(selected.map((p) => layerOf.get(p)))];
   const pattern = profile.layerContainer.split(".").pop()!;
-  if (layers.every((l) => l !== undefined) && layers.length < profile.dims.numLayers) {
+  if (opts.layerFilter !== false && layers.every((l) => l !== undefined) && layers.length < profile.dims.numLayers) {
     const keep = new Set(layers as number[]);
     const inLayers = profile.modules.filter((m) => m.layer !== undefined && keep.has(m.layer)).map((m) => m.path);
     const filtered = namesFor(groups, inLayers);
