@@ -64,8 +64,9 @@ describe("resume", () => {
   });
 
   it("on the WebGPU device too: resumed past AdaLoRA's final masking, the same bytes", async () => {
-    // tinit = tfinal = 1 of 6 steps: the final masking (EMAs reset) is step 5, so the run resumed
-    // from checkpoint-4 restores the device EMAs and keep-mask and crosses it.
+    // tinit = tfinal = 1 of 6 steps: PEFT's global_step runs 0..5, masking from 2 on, and the
+    // final masking (EMAs reset) is global_step 5, the last step; the run resumed from
+    // checkpoint-4 restores the device EMAs and keep-mask, masks at 4 and crosses the final one.
     await resumedMatchesFull("gpu", "gpu-full", "gpu-resumed", 4);
   });
 
