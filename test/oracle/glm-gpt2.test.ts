@@ -6,6 +6,9 @@
 // whole head, frequencies over kv_channels, swapped SwiGLU halves or kv group h % groups each move
 // tiny-chatglm2's loss by 7e-3 or more; exact instead of tanh GELU, or per-layer attention scaling,
 // move tiny-gpt2-d32's by 1e-4 or more (tiny-gpt2, 2 wide, barely feels the GELU: 6e-12).
+// With prefixes (PEFT's prefix tuning / P-tuning v2 table), swapping the position rules (GPT-2
+// numbering real tokens from 0, ChatGLM2 from P) moves the losses by 9e-4 (tiny-chatglm2), 5e-3
+// (tiny-gpt2) and 0.23 (tiny-gpt2-d32).
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -14,6 +17,9 @@ import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ModelSpec } from "../../src/check/spec.js";
+import { checkSource } from "../../src/frontend.js";
+import type { Graph } from "../../src/ir/index.js";
+import { compileSpec } from "../../src/passes/compile.js";
 import { buildBaseGraph } from "../../src/models/graph/index.js";
 import { profileFromConfig } from "../../src/models/profile.js";
 import type { ModelProfile } from "../../src/models/types.js";
@@ -85,11 +91,22 @@ interface PefcForward {
   shape: number[];
 }
 
-async function pefcForward(dir: string, ids: number[][], labels: number[][]): Promise<PefcForward> {
+/** The forward graph of `dir`, with `methods` (a .peft statement) injected when given. */
+function forwardGraph(dir: string, profile: ModelProfile, methods?: string): Graph {
+  if (!methods) return buildBaseGraph(profile);
+  const fe = checkSource(`peft 0.1;\nmodel "${dir}";\nfreeze base;\n${methods}\ntrain { steps = 1; }\n`, join(dir, "oracle.peft"));
+  if (!fe.ok) throw new Error(fe.diagnostics.map((d) => d.message).join("\n"));
+  const r = compileSpec(fe.spec, { until: "require-trainable" });
+  if (!r.graph) throw new Error(r.diagnostics.map((d) => d.message).join("\n"));
+  return r.graph;
+}
+
+async function pefcForward(dir: string, ids: number[][], labels: number[][], prefix?: { methods: string; table: number[][] }): Promise<PefcForward> {
   const profile = await profileOf(dir);
-  const g = buildBaseGraph(profile);
+  const g = forwardGraph(dir, profile, prefix?.methods);
   const model: ModelSpec = { source: dir, seed: 0, span: SPAN };
   const params = await loadBaseWeights(model, profile, g);
+  if (prefix) params.set("prefix_encoder.embedding.weight", Float32Array.from(prefix.table.flat()));
   const B = ids.length;
   const T = ids[0]!.length;
   const vals = runGraph(g, {
@@ -112,6 +129,46 @@ function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return m;
 }
 
+/** Compares pefc's forward with the oracle's on two rows of `c`, at the bounds the base cases use. */
+async function expectAgrees(c: (typeof CASES)[number], prefix?: { methods: string; table: number[][] }): Promise<void> {
+  const dir = join(MODELS, c.name);
+  const { input_ids, labels } = batch(c.vocab, c.T, c.pad, c.padId);
+  const [want, got] = await Promise.all([
+    runOracle({ arch: c.arch, model_dir: dir, input_ids, labels, dtype: "float64", ...(prefix ? { prefix: prefix.table } : {}) }),
+    pefcForward(dir, input_ids, labels, prefix),
+  ]);
+  const V = c.vocab;
+  expect(got.shape).toEqual([2, c.T, V]);
+  const lastRow0 = got.logits.subarray((c.T - 1) * V, (c.T - 1) * V + SAMPLE);
+  const lastRow1 = got.logits.subarray((2 * c.T - 1) * V, (2 * c.T - 1) * V + SAMPLE);
+  let sum = 0;
+  let abs = 0;
+  for (const x of got.logits) {
+    sum += x;
+    abs += Math.abs(x);
+  }
+  const d = {
+    loss: Math.abs(got.loss - want.loss),
+    sample: maxAbsDiff(lastRow0, want.logits_sample),
+    row1: maxAbsDiff(lastRow1, want.logits_row1_last),
+    sum: Math.abs(sum - want.logits_sum),
+    absSum: Math.abs(abs - want.logits_abs_sum),
+  };
+  console.log(`${c.name}${prefix ? ` with ${prefix.methods}` : ""}: pefc loss ${got.loss}, torch loss ${want.loss}; diffs ${JSON.stringify(d)}`);
+  expect(Number.isFinite(want.loss)).toBe(true);
+  expect(d.loss).toBeLessThan(1e-10);
+  const scale = Math.max(1, ...want.logits_sample.map(Math.abs));
+  expect(d.sample).toBeLessThan(1e-10 * scale);
+  expect(d.row1).toBeLessThan(1e-10 * scale);
+  expect(d.sum).toBeLessThan(1e-12 * want.logits_abs_sum + 1e-10);
+  expect(d.absSum).toBeLessThan(1e-12 * want.logits_abs_sum + 1e-10);
+}
+
+/** A [P, 2·L·kvdim] prefix table of values exact in f32, spread over ±1. */
+function prefixTable(P: number, width: number): number[][] {
+  return Array.from({ length: P }, (_, p) => Array.from({ length: width }, (_, i) => Math.fround(Math.sin(1 + 0.37 * i + 1.9 * p))));
+}
+
 const CASES = [
   { name: "tiny-chatglm2", arch: "chatglm2", vocab: 256, T: 12, pad: 4, padId: 0 },
   { name: "tiny-gpt2", arch: "gpt2", vocab: 50257, T: 11, pad: 3, padId: 50256 },
@@ -122,6 +179,16 @@ describe("ChatGLM2 and GPT-2 base forward: reference executor vs a PyTorch oracl
   it("has torch (apt-get install python3-torch)", () => {
     expect(torchAvailable()).toBe(true);
   });
+
+  for (const c of CASES) {
+    it(`${c.name}: with prefixes as PEFT passes them (positions as the model numbers them after a cache)`, async () => {
+      const profile = await profileOf(join(MODELS, c.name));
+      const { numLayers, numKvHeads, headDim } = profile.dims;
+      const P = 3;
+      const methods = c.arch === "chatglm2" ? `p_tuning_v2 tokens=${P};` : `prefix tokens=${P} { projection = false; }`;
+      await expectAgrees(c, { methods, table: prefixTable(P, 2 * numLayers * numKvHeads * headDim) });
+    });
+  }
 
   for (const c of CASES) {
     it(`${c.name}: loss and logits agree`, async () => {

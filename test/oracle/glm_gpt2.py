@@ -25,10 +25,18 @@ wte unless tie_word_embeddings is false. Dropout is off (eval).
 
 Both: HF causal-LM loss, logits[:, :-1] against labels[:, 1:], ignore_index -100, mean.
 
+Prefix tuning as PEFT runs it (optional "prefix": the [P, 2*L*kv_dim] prompt_embeddings table,
+last axis ordered layer, key|value, head, channel): every layer's keys and values get P rows in
+front, visible to every query; the real keys are causal among themselves. The prefixes enter as
+the attention cache, so each model numbers the real tokens as it numbers tokens after a cache:
+GPT2Model from the cache length (cache_position = arange(past, past + T), so wpe rows P..P+T-1);
+ChatGLM2's modelling_chatglm.py from 0 whatever the cache holds, and its cached keys (the
+prefixes) are not rotated.
+
     python3 glm_gpt2.py CONFIG.json    one JSON object on stdout
 
 Config: { "arch": "chatglm2" | "gpt2", "model_dir": DIR, "input_ids": [[...]], "labels": [[...]],
-"dtype": "float64" | "float32" }. Result: { "loss", "logits_sample" (first 16 logits of the last
+"dtype": "float64" | "float32", "prefix"?: [[...]] }. Result: { "loss", "logits_sample" (first 16 logits of the last
 position of row 0), "logits_sum" (sum of every logit), "logits_abs_sum", "logits_row1_last" (first
 16 logits of row 1's last position, when there is a row 1) }.
 """
@@ -54,13 +62,24 @@ def load(model_dir, dtype):
     return config, {k: torch.tensor(v, dtype=dtype) for k, v in raw.items()}
 
 
-def causal_attention(q, k, v, scale):
-    """q, k, v: [B, H, T, hd]; key j is visible to query i when j <= i."""
+def causal_attention(q, k, v, scale, P=0):
+    """q [B, H, T, hd], k, v [B, H, P+T, hd]: the first P keys are visible to every query, real key
+    j to query i when j <= i."""
     T = q.shape[-2]
     scores = (q @ k.transpose(-1, -2)) * scale
-    future = torch.triu(torch.ones(T, T, dtype=torch.bool), diagonal=1)
+    future = torch.triu(torch.ones(T, T + P, dtype=torch.bool), diagonal=1 + P)
     scores = scores.masked_fill(future, float("-inf"))
     return torch.softmax(scores, dim=-1) @ v
+
+
+def prefix_rows(prefix, layer, which, B, heads, hd):
+    """Layer `layer`'s keys (which 0) or values (1) of the prefix table, [B, P, heads, hd]."""
+    if prefix is None:
+        return None
+    width = heads * hd
+    at = (2 * layer + which) * width
+    rows = prefix[:, at : at + width].reshape(prefix.shape[0], heads, hd)
+    return rows.unsqueeze(0).expand(B, *rows.shape)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,17 +137,24 @@ class ChatGLM2:
         out = torch.stack([a * cos - b * sin, b * cos + a * sin], dim=-1).flatten(3)
         return torch.cat([out, xp], dim=-1)
 
-    def attention(self, p, x, cache):
+    def attention(self, p, x, cache, layer=0, prefix=None):
         B, T, _ = x.shape
         qkv = self.linear(p + ".query_key_value", x)
         q, k, v = qkv.split([self.H * self.hd, self.G * self.hd, self.G * self.hd], dim=-1)
         q = self.apply_rope(q.view(B, T, self.H, self.hd), cache)
         k = self.apply_rope(k.view(B, T, self.G, self.hd), cache)
         v = v.view(B, T, self.G, self.hd)
+        P = 0
+        if prefix is not None:
+            # The cache (the prefixes) goes in front of the rotated new keys, itself unrotated.
+            k = torch.cat([prefix_rows(prefix, layer, 0, B, self.G, self.hd), k], dim=1)
+            v = torch.cat([prefix_rows(prefix, layer, 1, B, self.G, self.hd), v], dim=1)
+            P = prefix.shape[0]
+        S = k.shape[1]
         rep = self.H // self.G
-        k = k.unsqueeze(-2).expand(B, T, self.G, rep, self.hd).reshape(B, T, self.H, self.hd)
-        v = v.unsqueeze(-2).expand(B, T, self.G, rep, self.hd).reshape(B, T, self.H, self.hd)
-        o = causal_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), 1.0 / math.sqrt(self.hd))
+        k = k.unsqueeze(-2).expand(B, S, self.G, rep, self.hd).reshape(B, S, self.H, self.hd)
+        v = v.unsqueeze(-2).expand(B, S, self.G, rep, self.hd).reshape(B, S, self.H, self.hd)
+        o = causal_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), 1.0 / math.sqrt(self.hd), P)
         return self.linear(p + ".dense", o.transpose(1, 2).reshape(B, T, self.H * self.hd))
 
     def mlp(self, p, x):
@@ -136,14 +162,15 @@ class ChatGLM2:
         a, b = torch.chunk(u, 2, dim=-1)
         return self.linear(p + ".dense_4h_to_h", F.silu(a) * b)
 
-    def logits(self, ids):
+    def logits(self, ids, prefix=None):
         T = ids.shape[1]
         h = F.embedding(ids, self.w["transformer.embedding.word_embeddings.weight"])
+        # Positions 0..T-1, with or without prefixes in the cache.
         cache = self.rope_cache(T)
         for i in range(self.L):
             p = f"transformer.encoder.layers.{i}"
             x = self.norm(p + ".input_layernorm", h)
-            h1 = (x if self.residual_from_norm else h) + self.attention(p + ".self_attention", x, cache)
+            h1 = (x if self.residual_from_norm else h) + self.attention(p + ".self_attention", x, cache, i, prefix)
             y = self.norm(p + ".post_attention_layernorm", h1)
             h = (y if self.residual_from_norm else h1) + self.mlp(p + ".mlp", y)
         if self.post_norm:
@@ -194,20 +221,27 @@ class GPT2:
     def conv1d(self, path, x):
         return x @ self.w[path + ".weight"] + self.w[path + ".bias"]
 
-    def attention(self, p, x, layer):
+    def attention(self, p, x, layer, prefix=None):
         B, T, _ = x.shape
         q, k, v = self.conv1d(p + ".c_attn", x).split(self.D, dim=-1)
-        heads = lambda t: t.view(B, T, self.H, self.hd).transpose(1, 2)  # noqa: E731
+        q, k, v = (t.view(B, T, self.H, self.hd) for t in (q, k, v))
+        P = 0
+        if prefix is not None:
+            k = torch.cat([prefix_rows(prefix, layer, 0, B, self.H, self.hd), k], dim=1)
+            v = torch.cat([prefix_rows(prefix, layer, 1, B, self.H, self.hd), v], dim=1)
+            P = prefix.shape[0]
         scale = (1.0 / math.sqrt(self.hd) if self.scale_weights else 1.0) / ((layer + 1) if self.by_layer else 1)
-        o = causal_attention(heads(q), heads(k), heads(v), scale)
+        o = causal_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), scale, P)
         return self.conv1d(p + ".c_proj", o.transpose(1, 2).reshape(B, T, self.D))
 
-    def logits(self, ids):
+    def logits(self, ids, prefix=None):
         T = ids.shape[1]
-        h = F.embedding(ids, self.w["transformer.wte.weight"]) + self.w["transformer.wpe.weight"][:T]
+        # cache_position = arange(past, past + T): the real tokens follow the P cached prefixes.
+        past = 0 if prefix is None else prefix.shape[0]
+        h = F.embedding(ids, self.w["transformer.wte.weight"]) + self.w["transformer.wpe.weight"][past : past + T]
         for i in range(self.L):
             p = f"transformer.h.{i}"
-            h = h + self.attention(p + ".attn", self.ln(p + ".ln_1", h), i)
+            h = h + self.attention(p + ".attn", self.ln(p + ".ln_1", h), i, prefix)
             m = self.act(self.conv1d(p + ".mlp.c_fc", self.ln(p + ".ln_2", h)))
             h = h + self.conv1d(p + ".mlp.c_proj", m)
         return self.ln("transformer.ln_f", h) @ self.w["lm_head.weight"].T
@@ -237,8 +271,9 @@ def forward(cfg):
     labels = torch.tensor(cfg["labels"], dtype=torch.long)
     if ids.dim() != 2 or ids.shape != labels.shape:
         raise ValueError("input_ids and labels must be equal-shaped [rows, T] lists")
+    prefix = torch.tensor(cfg["prefix"], dtype=dtype) if cfg.get("prefix") is not None else None
     with torch.no_grad():
-        logits = model.logits(ids)
+        logits = model.logits(ids, prefix)
         loss = causal_lm_loss(logits, labels)
     out = {
         "loss": loss.item(),
