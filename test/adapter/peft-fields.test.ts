@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { PEFT_CONFIG_FIELDS, peftMatches, saveAdapter } from "../../src/runtime/adapter/index.js";
+import { PEFT_CONFIG_FIELDS, peftConfigForSpec, peftMatches, saveAdapter } from "../../src/runtime/adapter/index.js";
 import { build, fillValues, scratch, STORIES } from "./helpers.js";
 
 const CASES: [string, string, string, keyof typeof PEFT_CONFIG_FIELDS][] = [
@@ -59,5 +59,18 @@ describe("adapter_config.json fields", () => {
       }
     }
     expect([...seen].sort()).toEqual(["ADALORA", "IA3", "LORA", "PREFIX_TUNING", "PROMPT_TUNING"]);
+  });
+});
+
+describe("peftConfigForSpec", () => {
+  it("gives the peft_type and the same fields and values export writes; nothing for the PEFC layout", async () => {
+    const b = build(STORIES, "ia3 on k_proj, v_proj, down_proj { feedforward = down_proj; }");
+    const got = peftConfigForSpec({ ...b, baseModel: "m" });
+    expect(got?.peftType).toBe("IA3");
+    const dir = join(scratch(), "a");
+    await saveAdapter(dir, { ...b, values: fillValues(b.graph), baseModel: "m" });
+    const written = JSON.parse(await readFile(join(dir, "adapter_config.json"), "utf8")) as Record<string, unknown>;
+    expect(JSON.parse(JSON.stringify(got!.config))).toEqual(written);
+    expect(peftConfigForSpec({ ...build("builtin:tiny-llama", "unipelt;"), baseModel: "m" })).toBeUndefined();
   });
 });

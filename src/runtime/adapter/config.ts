@@ -20,7 +20,7 @@ import { basename } from "node:path";
 import type { Spec } from "../../check/spec.js";
 import type { Graph } from "../../ir/index.js";
 import type { ModelProfile } from "../../models/types.js";
-import type { AdapterLayout } from "./layout.js";
+import { adapterLayout, type AdapterLayout, type PeftType } from "./layout.js";
 import { moduleOf } from "./layout.js";
 import { loraModuleSettings } from "./lora-settings.js";
 import { peftConfigOf } from "./peft-fields.js";
@@ -82,6 +82,18 @@ function loraFamily(c: ConfigInputs, r: number, alpha: number, dropout: number, 
     use_dora: false,
     use_rslora: false,
   };
+}
+
+/**
+ * The PEFT config of the adapter a spec trains: its peft_type and field → value, exactly the
+ * fields of peft-fields.ts, as `export adapter` writes them (for building the same PEFT config
+ * elsewhere, e.g. a PEFT + Accelerate script). Undefined where PEFT has no one config class for
+ * the run (pefc's PEFC layout: hybrids, bottleneck adapters, several methods…).
+ */
+export function peftConfigForSpec(o: Omit<ConfigInputs, "layout">): { peftType: Exclude<PeftType, "PEFC">; config: Json } | undefined {
+  const layout = adapterLayout(o.spec, o.graph, o.profile);
+  if (layout.peftType === "PEFC") return undefined;
+  return { peftType: layout.peftType, config: adapterConfig({ ...o, layout }) };
 }
 
 /** The whole adapter_config.json: for PEFT's types, exactly the fields of peft-fields.ts. */
