@@ -162,7 +162,7 @@ describe("PEFT's schedule for examples/medical.peft (0-based global_step)", () =
     const matrices = [0, 1].map((l) => ({ name: `transformer.encoder.layers.${l}.self_attention.query_key_value`, A: 'a', E: 'e', B: 'b' }));
     const config = { targetR: 8, tinit: 3, tfinal: 3, deltaT: 10, totalStep: 15, beta1: 0.85, beta2: 0.85 };
     expect(adaloraScheduleText({ config, matrices }, 12, 15)).toBe(
-      "adalora: budget 24 -> 16 singular values; global_step from 0 as PEFT's loop counts; steps 0-3 score only; masks at 10 (16); final mask at 12 (16), scores reset; re-applied at 13-14",
+      "adalora: budget 24 -> 16 singular values; by PEFT's global_step (optimizer step - 1): 3 and below score only; masks at 10 (16); final mask at 12 (16), scores reset; re-applied at 13-14",
     );
   });
 });

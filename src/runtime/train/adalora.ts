@@ -30,7 +30,7 @@ export function adaloraScheduleText(a: AdaloraAllocation, initR: number, steps: 
     const { budget, mask } = budgetSchedule(t, { initBgt, targetBgt, ...c });
     if (mask) masks.push(`${t} (${budget})`);
   }
-  const parts = [`adalora: budget ${initBgt} -> ${targetBgt} singular values; global_step from 0 as PEFT's loop counts; steps 0-${Math.min(c.tinit, steps - 1)} score only`];
+  const parts = [`adalora: budget ${initBgt} -> ${targetBgt} singular values; by PEFT's global_step (optimizer step - 1): ${Math.min(c.tinit, steps - 1)} and below score only`];
   if (masks.length) parts.push(`masks at ${masks.join(", ")}`);
   if (end < steps) parts.push(`final mask at ${end} (${budgetSchedule(end, { initBgt, targetBgt, ...c }).budget}), scores reset`);
   if (end + 1 < steps) parts.push(`re-applied at ${end + 1}-${steps - 1}`);
