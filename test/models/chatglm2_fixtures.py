@@ -256,15 +256,22 @@ rewrite(os.path.join(OUT, "views.bin"), os.path.join(OUT, "deflated.bin"), compr
 
 # --- the tokenizer oracle -----------------------------------------------------------------------
 stories = spm.SentencePieceProcessor(model_file=os.path.join(ROOT, "..", "shared", "models", "stories260K", "tok512.model"))
-extra = ["Hello world", "  two  spaces\tand a tab\n", "数字 12345 and ½ ✓ 🙂", ""]
+extra = ["Hello world", "sop eop [gMASK] mixed with 问：答：", "  two  spaces\tand a tab\n", "数字 12345 and ½ ✓ 🙂", ""]
 samples = TEXTS + extra
 
 
-def oracle(proc):
+def oracle(proc, chatglm=False):
     out = []
     for t in samples:
         ids = proc.encode(t)
-        out.append({"text": t, "ids": ids, "pieces": proc.encode(t, out_type=str), "decoded": proc.decode(ids)})
+        pieces = proc.encode(t, out_type=str)
+        case = {"text": t, "ids": ids, "pieces": pieces, "decoded": proc.decode(ids)}
+        if chatglm:
+            # ChatGLM2's tokenizer: pieces to ids, a piece spelled like a special taking its id,
+            # after build_inputs_with_special_tokens' [gMASK] sop.
+            n = proc.vocab_size()
+            case["chatglm_ids"] = [n + 1, n + 3] + [n + SPECIALS.index(p) if p in SPECIALS else proc.piece_to_id(p) for p in pieces]
+        out.append(case)
     return out
 
 
@@ -272,7 +279,7 @@ with open(os.path.join(OUT, "tokenizer.json"), "w", encoding="utf-8") as f:
     json.dump(
         {
             "stories": {"bos": stories.bos_id(), "eos": stories.eos_id(), "n": stories.vocab_size(), "cases": oracle(stories)},
-            "chatglm2": {"bos": sp.bos_id(), "eos": sp.eos_id(), "unk": sp.unk_id(), "n": n_words, "cases": oracle(sp)},
+            "chatglm2": {"bos": sp.bos_id(), "eos": sp.eos_id(), "unk": sp.unk_id(), "n": n_words, "cases": oracle(sp, chatglm=True)},
         },
         f,
         ensure_ascii=False,
