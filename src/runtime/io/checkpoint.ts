@@ -155,3 +155,32 @@ async function isFile(p: string): Promise<boolean> {
 async function isDir(p: string): Promise<boolean> {
   return (await stat(p).catch(() => undefined))?.isDirectory() ?? false;
 }
+
+/**
+ * What a model folder lacks for a run, each as a sentence naming the file: the weights (every shard
+ * an index names) and a tokenizer. Reads only the index; empty when everything is there.
+ */
+export async function missingModelFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  let weights = false;
+  for (const { index, single } of LAYOUTS) {
+    const indexPath = join(dir, index);
+    if (await isFile(indexPath)) {
+      weights = true;
+      let shards: string[] = [];
+      try {
+        const map = (JSON.parse(await readFile(indexPath, "utf8")) as { weight_map?: Record<string, unknown> }).weight_map ?? {};
+        shards = [...new Set(Object.values(map).filter((s): s is string => typeof s === "string"))];
+      } catch {
+        out.push(`${indexPath} is not valid JSON`);
+      }
+      for (const s of shards) if (!(await isFile(join(dir, s)))) out.push(`${join(dir, s)} is missing (${index} names it)`);
+      break;
+    }
+    for (const name of single.filter((f) => !f.startsWith("adapter_"))) if (await isFile(join(dir, name))) weights = true;
+    if (weights) break;
+  }
+  if (!weights) out.push(`${dir} holds no weights: expected ${LAYOUTS.flatMap((l) => [l.index, l.single[0]]).join(", ")}`);
+  if (!(await isFile(join(dir, "tokenizer.json"))) && !(await isFile(join(dir, "tokenizer.model")))) out.push(`${join(dir, "tokenizer.model")} (or tokenizer.json) is missing`);
+  return out;
+}
