@@ -275,11 +275,39 @@ def oracle(proc, chatglm=False):
     return out
 
 
+def chatglm_encode(text, special):
+    """ChatGLMTokenizer.encode: pieces to ids, specials by their spelling, [gMASK] sop first."""
+    ids = [n_words + SPECIALS.index(p) if p in SPECIALS else sp.piece_to_id(p) for p in sp.encode(text, out_type=str)]
+    return [n_words + 1, n_words + 3] + ids if special else ids
+
+
+def build_prompt(query, history):
+    """ChatGLM2's ChatGLMTokenizer.build_prompt."""
+    prompt = ""
+    for i, (old_query, response) in enumerate(history):
+        prompt += "[Round {}]\n\n问：{}\n\n答：{}\n\n".format(i + 1, old_query, response)
+    prompt += "[Round {}]\n\n问：{}\n\n答：".format(len(history) + 1, query)
+    return prompt
+
+
+# ChatGLM2-6B's ptuning/main.py preprocess_function_train on the first medical records
+# (max_source_length 128, max_target_length 256: no record here is cut).
+medical = []
+with open(os.path.join(ROOT, "examples", "data", "medical.jsonl"), encoding="utf-8") as f:
+    for line in list(f)[:4]:
+        rec = json.loads(line)
+        a_ids = chatglm_encode(build_prompt(rec["ask"], []), True)[:128]
+        b_ids = chatglm_encode(rec["answer"], False)[:256]
+        input_ids = a_ids + b_ids + [sp.eos_id()]
+        labels = [-100] * len(a_ids) + b_ids + [sp.eos_id()]
+        medical.append({"input_ids": input_ids, "labels": labels})
+
 with open(os.path.join(OUT, "tokenizer.json"), "w", encoding="utf-8") as f:
     json.dump(
         {
             "stories": {"bos": stories.bos_id(), "eos": stories.eos_id(), "n": stories.vocab_size(), "cases": oracle(stories)},
             "chatglm2": {"bos": sp.bos_id(), "eos": sp.eos_id(), "unk": sp.unk_id(), "n": n_words, "cases": oracle(sp, chatglm=True)},
+            "medical": medical,
         },
         f,
         ensure_ascii=False,
