@@ -7,7 +7,7 @@ import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, trun
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CheckpointError, openCheckpoint, openTorchFile, type CheckpointErrorKind } from "../../src/runtime/io/index.js";
+import { CheckpointError, f32ArrayToF16, openCheckpoint, openTorchFile, type CheckpointErrorKind } from "../../src/runtime/io/index.js";
 import { chatglm2Fixtures } from "../models/chatglm2-fixtures.js";
 
 let fx: string;
@@ -32,7 +32,7 @@ async function failure(kind: CheckpointErrorKind, open: () => Promise<unknown>):
 
 describe("torch.save zip files", () => {
   it("read tensors, views and storage offsets as torch.load does", async () => {
-    const want = JSON.parse(readFileSync(join(fx, "views.json"), "utf8")) as Record<string, { shape: number[]; values: number[] }>;
+    const want = JSON.parse(readFileSync(join(fx, "views.json"), "utf8")) as Record<string, { shape: number[]; values: number[]; f16_bits: number[] }>;
     const ck = await openTorchFile(join(fx, "views.bin"));
     expect(ck.format).toBe("torch");
     expect([...ck.tensors.keys()]).toEqual(Object.keys(want));
@@ -44,6 +44,7 @@ describe("torch.save zip files", () => {
       if (name === "step") continue;
       expect(ck.get(name).shape).toEqual(w.shape);
       expect(Array.from(await ck.readF32(name)), name).toEqual(w.values.map(Math.fround));
+      expect(Array.from(await ck.readF16(name)), name).toEqual(w.f16_bits);
     }
     const step = await ck.read("step");
     expect(step.dtype).toBe("I64");
@@ -100,14 +101,17 @@ describe("sharded pytorch_model.bin folders", () => {
     return dir;
   };
 
-  it("open through the index, every tensor bf16, shard by shard", async () => {
+  it("open through the index, every tensor bf16, read as f32 and f16 exactly as from safetensors", async () => {
     const ck = await openCheckpoint(join(fx, "chatglm2"));
     expect(ck.format).toBe("torch");
     expect(ck.files.map((f) => f.slice(f.lastIndexOf("/") + 1))).toEqual(Array.from({ length: 7 }, (_, i) => `pytorch_model-0000${i + 1}-of-00007.bin`));
     expect(ck.tensors.size).toBe(18);
     expect([...ck.tensors.values()].every((t) => t.dtype === "BF16")).toBe(true);
     const twin = await openCheckpoint(join(fx, "chatglm2-st"));
-    for (const name of ck.tensors.keys()) expect(Array.from(await ck.readF32(name)), name).toEqual(Array.from(await twin.readF32(name)));
+    for (const name of ck.tensors.keys()) {
+      expect(Array.from(await ck.readF32(name)), name).toEqual(Array.from(await twin.readF32(name)));
+      expect(Array.from(await ck.readF16(name)), name).toEqual(Array.from(f32ArrayToF16(await twin.readF32(name))));
+    }
   });
 
   it("name a missing shard", async () => {

@@ -228,7 +228,18 @@ views["scalar_f32"] = torch.tensor(1.5)
 views["step"] = torch.tensor([7, 8, 9], dtype=torch.int64)
 torch.save(views, os.path.join(OUT, "views.bin"))
 with open(os.path.join(OUT, "views.json"), "w") as f:
-    json.dump({k: {"shape": list(v.shape), "values": v.float().flatten().tolist()} for k, v in views.items()}, f)
+    json.dump(
+        {
+            k: {
+                "shape": list(v.shape),
+                "values": v.float().flatten().tolist(),
+                # torch's own rounding to half precision, as bits: the oracle for reading as f16
+                "f16_bits": (v.half().contiguous().view(torch.int16).flatten().int() & 0xFFFF).tolist() if v.is_floating_point() else [],
+            }
+            for k, v in views.items()
+        },
+        f,
+    )
 
 
 class Evil:

@@ -6,7 +6,9 @@
 
 import { readFile, stat } from "node:fs/promises";
 import { basename, join } from "node:path";
+import { readConverted } from "./convert-read.js";
 import { viewAs } from "./dtypes.js";
+import { f32ArrayToF16 } from "./half.js";
 import { UserError } from "./errors.js";
 import { isFloat, readSafetensorsHeader, readTensor, toF32, type Tensor, type TensorInfo } from "./safetensors.js";
 import { CheckpointError } from "./torch-errors.js";
@@ -27,6 +29,8 @@ export interface Checkpoint {
   read(name: string): Promise<Tensor>;
   /** A floating-point tensor widened to f32. */
   readF32(name: string): Promise<Float32Array>;
+  /** A floating-point tensor as f16 bits (F16 as stored, others rounded to nearest even). */
+  readF16(name: string): Promise<Uint16Array>;
 }
 
 const LAYOUTS: readonly { format: CheckpointFormat; index: string; single: readonly string[] }[] = [
@@ -133,13 +137,26 @@ async function openFiles(dir: string, files: string[], wanted: Map<string, strin
     get,
     read: (name) => readAny(get(name)),
     readF32: async (name) => {
-      const info = get(name);
-      if (!isFloat(info.dtype)) {
-        throw new CheckpointError("unsupported-dtype", `${info.file}: tensor '${info.name}' has dtype ${info.dtype}, not a floating-point type pefc can load as a weight`, { file: info.file, tensor: info.name });
-      }
-      return toF32(await readAny(info));
+      const info = floatInfo(get(name));
+      return streamable(info) ? readConverted(info, "f32") : toF32(await readAny(info));
+    },
+    readF16: async (name) => {
+      const info = floatInfo(get(name));
+      return streamable(info) ? readConverted(info, "f16") : f32ArrayToF16(toF32(await readAny(info)));
     },
   };
+}
+
+function floatInfo(info: TensorInfo): TensorInfo {
+  if (!isFloat(info.dtype)) {
+    throw new CheckpointError("unsupported-dtype", `${info.file}: tensor '${info.name}' has dtype ${info.dtype}, not a floating-point type pefc can load as a weight`, { file: info.file, tensor: info.name });
+  }
+  return info;
+}
+
+/** Contiguous halves and singles convert chunk by chunk as they are read. */
+function streamable(info: TensorInfo): boolean {
+  return !info.view && (info.dtype === "F32" || info.dtype === "F16" || info.dtype === "BF16");
 }
 
 async function readAny(info: TensorInfo): Promise<Tensor> {
