@@ -43,12 +43,26 @@ export async function readConverted(info: TensorInfo, target: Target): Promise<F
   return out;
 }
 
+let bf16ToF16Table: Uint16Array | undefined;
+
+/** bf16 has 65536 values: their f16 roundings, computed once. */
+function bf16ToF16(): Uint16Array {
+  if (!bf16ToF16Table) {
+    bf16ToF16Table = new Uint16Array(65536);
+    for (let b = 0; b < 65536; b++) bf16ToF16Table[b] = f32BitsToF16(b << 16);
+  }
+  return bf16ToF16Table;
+}
+
 function convert(dtype: string, target: Target, src: Uint8Array, out: Uint32Array | Uint16Array, first: number): void {
   const m = src.byteLength / dtypeSize(dtype as "F32");
   if (dtype === "BF16") {
     const s = new Uint16Array(src.buffer, src.byteOffset, m);
     if (target === "f32") for (let i = 0; i < m; i++) out[first + i] = s[i]! << 16;
-    else for (let i = 0; i < m; i++) out[first + i] = f32BitsToF16(s[i]! << 16);
+    else {
+      const t = bf16ToF16();
+      for (let i = 0; i < m; i++) out[first + i] = t[s[i]!]!;
+    }
   } else if (dtype === "F16") {
     const s = new Uint16Array(src.buffer, src.byteOffset, m);
     for (let i = 0; i < m; i++) out[first + i] = f16BitsToF32Bits(s[i]!);
