@@ -165,6 +165,8 @@ save to "adapter";
     };
     const a1 = await answer(`[Round 1]\n\n问：${q1}\n\n答：`);
     const a2 = await answer(`[Round 1]\n\n问：${q1}\n\n答：${a1}\n\n[Round 2]\n\n问：${q2}\n\n答：`);
+    const templated = await pefc("generate", "--device", "reference", "--model", glm, "--adapter", adapter, "--template", "model", "--prompt", q1, "--max-new-tokens", N, ...SAMPLING);
+    expect(templated.out).toBe(`${a1}\n`); // generate --template model: the model's round format, the answer alone
     const alone = await answer(`[Round 1]\n\n问：${q2}\n\n答：`);
     console.log(`chat: ${JSON.stringify(chat.stdout)}; round 2 without history: ${JSON.stringify(alone)}`);
     expect(chat.stdout).toBe(`${a1}\n${a2}\n`);
