@@ -167,10 +167,28 @@ save to "adapter";
     const a2 = await answer(`[Round 1]\n\n问：${q1}\n\n答：${a1}\n\n[Round 2]\n\n问：${q2}\n\n答：`);
     const templated = await pefc("generate", "--device", "reference", "--model", glm, "--adapter", adapter, "--template", "model", "--prompt", q1, "--max-new-tokens", N, ...SAMPLING);
     expect(templated.out).toBe(`${a1}\n`); // generate --template model: the model's round format, the answer alone
+    // Merged into the .bin base and written out as safetensors (with tokenizer.model), it answers alike.
+    const merged = join(scratch, "merged");
+    const m = await pefc("merge", "--model", glm, "--adapter", adapter, "--out", merged);
+    expect(m.code).toBe(0);
+    const fromMerged = await pefc("generate", "--device", "reference", "--model", merged, "--template", "model", "--prompt", q1, "--max-new-tokens", N, ...SAMPLING);
+    expect(fromMerged.out).toBe(templated.out);
     const alone = await answer(`[Round 1]\n\n问：${q2}\n\n答：`);
     console.log(`chat: ${JSON.stringify(chat.stdout)}; round 2 without history: ${JSON.stringify(alone)}`);
     expect(chat.stdout).toBe(`${a1}\n${a2}\n`);
     expect(a2).not.toBe(alone);
+  });
+});
+
+describe("ChatGLM2 .bin shards on the WebGPU device", () => {
+  it("stream into device buffers and generate what the CPU reference generates", async () => {
+    const args = ["--model", glm, "--template", "model", "--prompt", "血压多少算高血压？", "--max-new-tokens", "8"];
+    const gpu = await pefc("generate", "--device", "gpu", ...args);
+    const ref = await pefc("generate", "--device", "reference", ...args);
+    expect(gpu.err).toBe("");
+    expect(gpu.code).toBe(0);
+    expect(gpu.out.trim().length).toBeGreaterThan(0);
+    expect(gpu.out).toBe(ref.out);
   });
 });
 
