@@ -203,3 +203,27 @@ describe("model paths name environment variables", () => {
     expect(bad.diagnostics.map(formatDiagnostic)).toEqual(['b.peft:1:7: error P420: the model path "${PEFC_TEST_GLM_UNSET}/x" names the environment variable PEFC_TEST_GLM_UNSET, which is not set']);
   });
 });
+
+describe("examples/chatglm2-6b-medical.peft", () => {
+  it("plans the seed on chatglm2-6b's config.json: PEFT's 0.0468% line, a memory estimate, and which files a run would miss", async () => {
+    const saved = process.env.CHATGLM2_6B;
+    process.env.CHATGLM2_6B = resolve("../shared/models/chatglm2-6b-config");
+    try {
+      const r = await pefc("plan", "examples/chatglm2-6b-medical.peft");
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("trainable params: 2,924,880 || all params: 6,246,508,908 || trainable%: 0.0468");
+      expect(r.out).toMatch(/memory estimate \(batch 1 x \d+ tokens, f16\): weights 11\.\d+ GiB/);
+      expect(r.err).toContain(`${process.env.CHATGLM2_6B} holds no weights`);
+      expect(r.err).toContain(`${process.env.CHATGLM2_6B}/tokenizer.model (or tokenizer.json) is missing`);
+      process.env.CHATGLM2_6B = join(scratch, "absent-folder");
+      const missing = await pefc("plan", "examples/chatglm2-6b-medical.peft");
+      expect(missing.code).toBe(1);
+      expect(missing.err).toContain(`error P408: cannot read the model '${join(scratch, "absent-folder")}': no such folder`);
+      delete process.env.CHATGLM2_6B;
+      expect((await pefc("plan", "examples/chatglm2-6b-medical.peft")).err).toContain("error P420");
+    } finally {
+      if (saved === undefined) delete process.env.CHATGLM2_6B;
+      else process.env.CHATGLM2_6B = saved;
+    }
+  });
+});
