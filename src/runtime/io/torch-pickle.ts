@@ -124,11 +124,18 @@ export function unpickleStateDict(pkl: Uint8Array, file: string): Map<string, Te
     },
   };
   let root: unknown;
+  // The parser warns on the console about integers past 2^53, which only a damaged pickle holds
+  // (the sizes it then rebuilds fail the checks below); parsing is synchronous, so the console is
+  // quiet for exactly its duration.
+  const warn = console.warn;
+  console.warn = () => undefined;
   try {
     root = new Parser({ nameResolver, persistentResolver, extensionResolver, unpicklingTypeOfDictionary: "Map" }).parse(pkl);
   } catch (e) {
     if (e instanceof CheckpointError) throw e;
-    return bad((e as Error).message);
+    return bad(e instanceof Error ? e.message : String(e));
+  } finally {
+    console.warn = warn;
   }
   if (!(root instanceof Map)) return bad("the pickle holds no dict of tensors");
   const out = new Map<string, TensorRecord>();

@@ -6,7 +6,9 @@
 // storage entry and read on demand like a safetensors tensor, so host memory holds one tensor, not
 // the shard. A view that is not contiguous (a transposed or strided tensor) is gathered on read.
 
+import { close, createReadStream, read, openSync } from "node:fs";
 import { open } from "node:fs/promises";
+import type { Readable } from "node:stream";
 import yauzl from "yauzl";
 import { dtypeSize, numel } from "./dtypes.js";
 import type { TensorInfo } from "./safetensors.js";
@@ -39,9 +41,11 @@ export async function readTorchBinHeader(file: string): Promise<TorchBinHeader> 
     throw new CheckpointError("corrupt", `${file}: not a PyTorch checkpoint: a torch.save file is a zip archive, and this one does not start like one`, { file });
   }
   let zip: yauzl.ZipFile;
+  const reader = new BoundedReader(file, fileSize);
   try {
-    zip = await yauzl.openPromise(file, { lazyEntries: true, autoClose: false });
+    zip = await yauzl.fromRandomAccessReaderPromise(reader, fileSize, { lazyEntries: true, autoClose: false });
   } catch (e) {
+    reader.close(() => undefined);
     throw new CheckpointError("truncated", `${file}: the zip archive's directory cannot be read (${(e as Error).message}): the file is cut short or damaged; download it again`, { file });
   }
   try {
@@ -96,6 +100,46 @@ export async function readTorchBinHeader(file: string): Promise<TorchBinHeader> 
     return { file, fileSize, tensors };
   } finally {
     zip.close();
+  }
+}
+
+/**
+ * The file as yauzl reads it, every read checked against the file's size first: a damaged
+ * directory can declare offsets past 2^53, which fs.read would throw on outside any callback.
+ */
+class BoundedReader extends yauzl.RandomAccessReader {
+  private readonly fd: number;
+  private closed = false;
+
+  constructor(
+    private readonly file: string,
+    private readonly size: number,
+  ) {
+    super();
+    this.fd = openSync(file, "r");
+  }
+
+  private inRange(position: number, length: number): boolean {
+    return Number.isSafeInteger(position) && position >= 0 && length >= 0 && position + length <= this.size;
+  }
+
+  override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null, bytesRead?: number) => void): void {
+    if (!this.inRange(position, length)) {
+      callback(new Error(`bytes ${position}..${position + length} lie outside the ${this.size}-byte file`));
+      return;
+    }
+    read(this.fd, buffer, offset, length, position, (err, n) => callback(err, n));
+  }
+
+  override _readStreamForRange(start: number, end: number): Readable {
+    if (!this.inRange(start, end - start)) throw new Error(`bytes ${start}..${end} lie outside the ${this.size}-byte file`);
+    return createReadStream(this.file, { start, end: end - 1 });
+  }
+
+  override close(callback: (err: Error | null) => void): void {
+    if (this.closed) return callback(null);
+    this.closed = true;
+    close(this.fd, (err) => callback(err ?? null));
   }
 }
 
