@@ -83,6 +83,19 @@ describe("torch.save zip files", () => {
     await failure("truncated", () => openTorchFile(file));
   });
 
+  it("name a zip64 directory pointing past the end of the file (offsets beyond 2^53 too)", async () => {
+    const bytes = readFileSync(join(fx, "views.bin"));
+    const at = bytes.lastIndexOf(Buffer.from([0x50, 0x4b, 0x06, 0x07])); // the zip64 end-of-directory locator torch writes
+    expect(at).toBeGreaterThan(0);
+    for (const offset of [BigInt(bytes.length) * 2n, 0xfff0_0000_0000_0000n]) {
+      const b = Buffer.from(bytes);
+      b.writeBigUInt64LE(offset, at + 8);
+      const file = join(scratch, `zip64-${offset}.bin`);
+      writeFileSync(file, b);
+      await failure("truncated", () => openTorchFile(file));
+    }
+  });
+
   it("name compressed entries (not what torch.save writes)", async () => {
     await failure("compressed", () => openTorchFile(join(fx, "deflated.bin")));
   });
