@@ -180,14 +180,14 @@ export async function readStridedBytes(info: TensorInfo & { view: NonNullable<Te
   const size = dtypeSize(info.dtype);
   const { offset, strides } = info.view;
   const shape = info.shape;
-  let lo = offset;
-  let hi = offset;
-  for (let d = 0; d < shape.length; d++) hi += (shape[d]! - 1) * strides[d]!;
+  // Strides are non-negative, so the view spans storage elements offset..last.
+  let last = offset;
+  for (let d = 0; d < shape.length; d++) last += (shape[d]! - 1) * strides[d]!;
   const fh = await open(info.file, "r");
   let src: Uint8Array;
   try {
-    src = new Uint8Array((hi - lo + 1) * size);
-    const { bytesRead } = await fh.read(src, 0, src.length, info.start + lo * size);
+    src = new Uint8Array((last - offset + 1) * size);
+    const { bytesRead } = await fh.read(src, 0, src.length, info.start + offset * size);
     if (bytesRead !== src.length) throw new CheckpointError("truncated", `${info.file}: tensor '${info.name}': the file ends inside its storage`, { file: info.file, tensor: info.name });
   } finally {
     await fh.close();
@@ -195,7 +195,7 @@ export async function readStridedBytes(info: TensorInfo & { view: NonNullable<Te
   const n = numel(shape);
   const out = new Uint8Array(n * size);
   const idx = new Array<number>(shape.length).fill(0);
-  let at = 0; // element index into src, relative to lo
+  let at = 0; // element index into src, relative to offset
   for (let i = 0; i < n; i++) {
     out.set(src.subarray(at * size, at * size + size), i * size);
     for (let d = shape.length - 1; d >= 0; d--) {
