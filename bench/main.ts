@@ -2,7 +2,8 @@
 // each run one submit of many dispatches (GPU time from timestamps when the adapter has them).
 // `npm run bench -- --sweep` also tries register-block shapes; `--quick` runs fewer shapes;
 // `--kernels` then times whole op lowerings (attention, linear_fused; see kernels.ts), and
-// `--kernels-only` skips the matmul table.
+// `--kernels-only` skips the matmul table. `--load` instead measures loading a ChatGLM2 checkpoint
+// in its published torch format (load.ts; no device needed).
 
 import {
   MATMUL_VARIANTS,
@@ -15,6 +16,7 @@ import { chooseMatmulVariant, median, openDevice, type Device } from "../src/run
 import { aluCeiling } from "./alu.js";
 import { benchTraining } from "./train.js";
 import { benchKernels } from "./kernels.js";
+import { benchLoad } from "./load.js";
 
 interface Case {
   name: string;
@@ -50,6 +52,11 @@ async function gflops(dev: Device, p: MatmulProblem, v: MatmulVariant, tuning?: 
   const t = await dev.time(record, RUNS);
   for (const b of Object.values(bufs)) b.destroy();
   return { g: (spec.flops * reps) / (median(t.ms) * 1e6), method: t.method };
+}
+
+if (args.has("--load")) {
+  await benchLoad(process.argv.slice(2));
+  process.exit(0);
 }
 
 const dev = await openDevice();

@@ -7,6 +7,7 @@ import { type Diagnostic, diag, hasErrors, q } from "../diagnostics/index.js";
 import * as S from "./schemas.js";
 import { checkBlock, describeValue } from "./options.js";
 import { checkSelector } from "./selectors.js";
+import { expandEnv } from "./env-path.js";
 import { parse } from "../parser/index.js";
 import { relocateSpans } from "../parser/print.js";
 import type { DataSpec, HybridSpec, MethodSpec, PeriodSpec, Spec, TrainSpec } from "./spec.js";
@@ -83,11 +84,14 @@ class Checker {
       case "model": {
         if (!this.once("model", st.span)) return;
         const b = checkBlock(S.MODEL, "model", st.items, this.file, this.out);
-        const builtin = st.source.startsWith("builtin:") ? st.source.slice("builtin:".length) : undefined;
-        if (st.source.trim() === "" || builtin === "") {
+        const expanded = expandEnv(st.source);
+        if ("unset" in expanded) this.out.push(diag("P420", this.file, st.sourceSpan, [JSON.stringify(st.source), expanded.unset]));
+        const source = "value" in expanded ? expanded.value : st.source;
+        const builtin = source.startsWith("builtin:") ? source.slice("builtin:".length) : undefined;
+        if (source.trim() === "" || builtin === "") {
           this.out.push(diag("P302", this.file, st.sourceSpan, ["model", "a checkpoint folder or builtin:NAME", JSON.stringify(st.source)]));
         }
-        this.spec.model = { source: st.source, seed: b.values.seed as number, span: st.sourceSpan, ...(builtin ? { builtin } : {}) };
+        this.spec.model = { source, seed: b.values.seed as number, span: st.sourceSpan, ...(builtin ? { builtin } : {}) };
         return;
       }
       case "select":

@@ -1,4 +1,6 @@
 /** `pefc generate`: text from a model, with or without an adapter. */
+import { templateByName } from "../models/templates.js";
+import { parseTemplate, renderExchange } from "../runtime/data/index.js";
 import { generate as run } from "../runtime/generate/generate.js";
 import { loadForGeneration } from "../runtime/generate/load.js";
 import { isGenerateDevice, openDecoder } from "../runtime/generate/open-decoder.js";
@@ -13,17 +15,21 @@ function number(v: unknown, name: string, dflt: number, check: (n: number) => bo
 
 export const generateCommand: Command = {
   summary: "generate text from a model and an optional adapter",
-  usage: `pefc generate --model DIR|builtin:NAME [--adapter DIR] --prompt TEXT [--max-new-tokens N]
-              [--temperature T] [--top-p P] [--seed S] [--device gpu|reference]
+  usage: `pefc generate --model DIR|builtin:NAME [--adapter DIR] --prompt TEXT [--template NAME|TEXT]
+              [--max-new-tokens N] [--temperature T] [--top-p P] [--seed S] [--device gpu|reference]
 
-Continues the prompt token by token. --temperature 0 (the default) picks the most likely token;
+Continues the prompt token by token and prints the prompt with its continuation. With --template
+the prompt is a question put through a chat template first — "model" for the model's own
+(ChatGLM2: "[Round 1]\n\n问：...\n\n答："), or chatglm2, llama2, alpaca, plain, or text with
+{prompt} — and only the answer is printed. --temperature 0 (the default) picks the most likely token;
 otherwise tokens are sampled from the softmax at that temperature, cut to top-p. --device gpu
 (the default) decodes on the WebGPU device with a KV cache sized for the prompt and the new
 tokens (at most the model's positions); reference recomputes the whole sequence on the CPU.`,
   options: {
     model: { type: "string", description: "a Hugging Face checkpoint folder or builtin:NAME" },
     adapter: { type: "string", description: "an adapter folder (PEFT layout, or pefc's)" },
-    prompt: { type: "string", description: "the text to continue" },
+    prompt: { type: "string", description: "the text to continue (a question, with --template)" },
+    template: { type: "string", description: "put the prompt through a chat template: model, chatglm2, llama2, alpaca, plain, or text with {prompt}" },
     "max-new-tokens": { type: "string", description: "tokens to generate at most (default 64)" },
     temperature: { type: "string", description: "sampling temperature; 0 = greedy (default 0)" },
     "top-p": { type: "string", description: "nucleus sampling mass (default 1)" },
@@ -61,10 +67,17 @@ tokens (at most the model's positions); reference recomputes the whole sequence 
     return userErrors(io, "generate", async () => {
       const m = await loadForGeneration(model, v.adapter as string | undefined, process.cwd(), { streamBase: device === "gpu" });
       const o = opts as { maxNewTokens: number; temperature: number; topP: number; seed: number };
-      const decoder = await openDecoder(m, device, m.tokenizer.encode(prompt).length + o.maxNewTokens);
+      const t = v.template;
+      const templateText = typeof t !== "string" ? undefined : t === "model" ? m.profile.chatTemplate : (templateByName(t) ?? t);
+      if (templateText !== undefined && !templateText.includes("{prompt}")) {
+        io.err(`pefc generate: --template '${String(t)}' is neither a template name nor text with {prompt}`);
+        return 1;
+      }
+      const text = templateText === undefined ? prompt : renderExchange(parseTemplate(templateText), { prompt, response: "" }).prompt;
+      const decoder = await openDecoder(m, device, m.tokenizer.encode(text).length + o.maxNewTokens);
       try {
-        const r = await run(decoder, m.tokenizer, prompt, o);
-        io.out(prompt + r.text);
+        const r = await run(decoder, m.tokenizer, text, o);
+        io.out(templateText === undefined ? prompt + r.text : r.text.trim());
       } finally {
         decoder.dispose();
       }

@@ -3,6 +3,7 @@ import type { Command } from "./commands.js";
 import { compileFile } from "./compile-spec.js";
 import { formatPlan, planNumbers } from "../plan/report.js";
 import { countRecords } from "../plan/records.js";
+import { missingModelFiles } from "../runtime/io/checkpoint.js";
 
 export const plan: Command = {
   summary: "show what a spec trains and costs, without weights",
@@ -20,6 +21,10 @@ export const plan: Command = {
     const { spec, result } = compiled;
     const records = await countRecords(spec);
     if (records.warning) io.err(records.warning);
+    // Not in --json output, whose readers want the numbers alone.
+    if (spec.model?.builtin === undefined && !values.json) {
+      for (const m of await missingModelFiles(result.profile!.source)) io.err(`pefc plan: note: ${m}; pefc run needs it (this plan needs config.json only)`);
+    }
     const numbers = planNumbers(spec, result.profile!, result.graph!, result.ctx!, records.count);
     if (values.json) io.out(JSON.stringify(numbers, null, 2));
     else io.out(formatPlan(spec, result.profile!, result.graph!, result.ctx!, numbers));

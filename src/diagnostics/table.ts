@@ -184,6 +184,11 @@ export const DIAGNOSTICS = {
     message: "unsupported architecture {0} in {1}; pefc knows {2}",
     explain: "Architecture profiles exist for the llama family (Llama, Qwen2, SmolLM), chatglm2 and gpt2.",
   },
+  P420: {
+    severity: "error",
+    message: "the model path {0} names the environment variable {1}, which is not set",
+    explain: "A model path may name environment variables as ${NAME}, so one .peft file finds the checkpoint on every machine. Set the variable to the checkpoint folder (export NAME=/path/to/folder) or write the path itself.",
+  },
   P501: {
     severity: "error",
     message: "{0} and {1} (line {2}) both {3} {4}",

@@ -17,3 +17,6 @@ export { serializeSafetensors, writeSafetensors, type TensorToWrite, type Writab
 export { openCheckpoint, openSafetensorsFile, type Checkpoint } from "./checkpoint.js";
 export { writeFileAtomic, replaceDirAtomic, recoverDir, dirSidecars, type AtomicOptions } from "./atomic.js";
 export * from "./half.js";
+export { openTorchFile, missingModelFiles, type CheckpointFormat } from "./checkpoint.js";
+export { readTorchBinHeader, type TorchBinHeader } from "./torch-zip.js";
+export { CheckpointError, type CheckpointErrorKind } from "./torch-errors.js";

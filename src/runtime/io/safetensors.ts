@@ -19,6 +19,11 @@ export interface TensorInfo {
   file: string;
   start: number;
   end: number;
+  /**
+   * A torch checkpoint's strided view: `start..end` is then its whole storage, and the tensor is
+   * the elements at `offset + Σ index[d]·strides[d]` of it. Absent for contiguous data.
+   */
+  view?: { offset: number; strides: number[] };
 }
 
 export interface SafetensorsHeader {

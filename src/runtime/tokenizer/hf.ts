@@ -2,20 +2,31 @@
 // maintained @huggingface/tokenizers library rather than a BPE of our own: byte-level BPE (GPT-2,
 // Qwen2), SentencePiece-style BPE with byte fallback (Llama, stories260K) and the rest behave as
 // in Python `tokenizers`. Special-token ids come from tokenizer_config.json, else config.json.
+// A folder with tokenizer.model and no tokenizer.json (ChatGLM2-6B, many Llama folders) goes to
+// SentencePiece itself (sentencepiece.ts).
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { Tokenizer as HfTokenizer } from "@huggingface/tokenizers";
 import { UserError } from "../io/errors.js";
+import { loadSentencePiece, sentencePieceConvention } from "./sentencepiece.js";
 import type { EncodeOptions, Tokenizer } from "./types.js";
 
 type Json = Record<string, unknown>;
 
 export async function loadTokenizer(dir: string): Promise<Tokenizer> {
   const tokenizerPath = join(dir, "tokenizer.json");
-  const tokenizerJson = await readJson(tokenizerPath, true);
-  const config = (await readJson(join(dir, "tokenizer_config.json"), false)) ?? {};
+  const spPath = join(dir, "tokenizer.model");
+  const configPath = join(dir, "tokenizer_config.json");
+  const config = (await readJson(configPath, false)) ?? {};
   const modelConfig = (await readJson(join(dir, "config.json"), false)) ?? {};
+  if (!(await exists(tokenizerPath)) && (await exists(spPath))) {
+    return loadSentencePiece(spPath, sentencePieceConvention(config, modelConfig, configPath), config);
+  }
+  if (!(await exists(tokenizerPath))) {
+    throw new UserError(`${tokenizerPath}: cannot read: no such file (nor tokenizer.model); copy the model's tokenizer files into ${dir}`, { file: tokenizerPath });
+  }
+  const tokenizerJson = await readJson(tokenizerPath, true);
   let tok: HfTokenizer;
   try {
     tok = new HfTokenizer(tokenizerJson, config);
@@ -66,6 +77,10 @@ class HfTokenizerAdapter implements Tokenizer {
           : undefined;
     return content === undefined ? undefined : this.tok.token_to_id(content);
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return (await stat(path).catch(() => undefined))?.isFile() ?? false;
 }
 
 function intOrUndefined(v: unknown): number | undefined {

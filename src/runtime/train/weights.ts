@@ -1,10 +1,10 @@
 /**
  * Base weights for a compiled graph: seeded random weights for `builtin:` models, or the tensors
- * of a Hugging Face checkpoint folder (safetensors, sharded or not, F32/F16/BF16), matched by name
+ * of a Hugging Face checkpoint folder (safetensors or PyTorch .bin, sharded or not, F32/F16/BF16), matched by name
  * and shape against the graph's base parameters. Opening checks every name and shape from the
  * headers alone (a missing or misshapen tensor is a UserError naming it); the data is read one
- * tensor at a time when asked, so a device can be filled without the model ever being whole in
- * host memory.
+ * tensor at a time when asked (and converted to the precision asked for as it is read), so a
+ * device can be filled without the model, or even a widened copy of one tensor, in host memory.
  */
 import type { ModelSpec } from "../../check/spec.js";
 import type { Graph } from "../../ir/index.js";
@@ -72,11 +72,7 @@ export async function openBaseWeights(model: ModelSpec, profile: ModelProfile, g
   return {
     names,
     readF32,
-    readF16: async (n) => {
-      const t = tensorOf(n);
-      if (ckpt.get(t).dtype === "F16") return (await ckpt.read(t)).data as Uint16Array;
-      return f32ArrayToF16(await readF32(n));
-    },
+    readF16: (n) => ckpt.readF16(tensorOf(n)),
     loadAll: async () => {
       const out = new Map<string, Float32Array>();
       for (const n of names) out.set(n, await readF32(n));
