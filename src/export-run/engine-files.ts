@@ -79,6 +79,9 @@ export function readme(i: ReadmeInputs): string {
     );
   }
   if (t.engine === "fsdp") notes.push("- FSDP with `use_orig_params: false` needs trainable and frozen weights in separate units; train.py sets PEFT's `fsdp_auto_wrap_policy`. PEFT's FSDP guide does not cover prompt-learning methods.");
+  if (s.spec.methods[0]?.method === "adalora" && t.engine !== "ddp") {
+    notes.push("- AdaLoRA's rank allocator (`update_and_allocate`) reads each adapter weight's gradient after `optimizer.step()`. Under DeepSpeed the engine steps and clears gradients inside `accelerator.backward`, and FSDP with `use_orig_params: false` keeps them in flat shards, so the allocation may not see them; `--engine ddp` keeps PEFT's documented loop exactly.");
+  }
   if (s.profile.arch === "chatglm2") {
     notes.push("- ChatGLM2 is not part of transformers: its model code comes with the checkpoint (`trust_remote_code`).");
     if (i.bundledBase) notes.push("  Copy `configuration_chatglm.py` and `modeling_chatglm.py` from THUDM/chatglm2-6b into `base_model/` (its config.json names them).");
