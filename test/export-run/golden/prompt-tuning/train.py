@@ -11,6 +11,7 @@ same steps. Adapters are saved in PEFT's layout; pefc reads them back (`pefc gen
 Edit freely: the settings below are plain values.
 """
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -124,16 +125,30 @@ def load_base_model():
 
 
 def load_start(model):
-    """Loads START_ADAPTER's tensors (and a prompt encoder's weights, which PEFT does not save)."""
+    """Loads START_ADAPTER into the fresh PEFT model.
+
+    A prompt encoder (prefix tuning with its MLP, P-tuning) is loaded whole from
+    prompt_encoder.safetensors: PEFT's adapter file holds only the encoder's output, which
+    training cannot continue from. Every other method loads adapter_model.safetensors."""
     folder = os.path.join(HERE, START_ADAPTER)
-    weights = load_file(os.path.join(folder, "adapter_model.safetensors"))
-    result = set_peft_model_state_dict(model, weights)
-    missing = [k for k in result.missing_keys if "lora_" in k or "ia3_" in k or "prompt" in k]
-    if missing:
-        sys.exit(f"{folder}: the start adapter lacks {missing[:4]}")
     encoder = os.path.join(folder, "prompt_encoder.safetensors")
     if os.path.exists(encoder):
         model.prompt_encoder["default"].load_state_dict(load_file(encoder), strict=True)
+        return
+    result = set_peft_model_state_dict(model, load_file(os.path.join(folder, "adapter_model.safetensors")))
+    missing = [k for k in result.missing_keys if "lora_" in k or "ia3_" in k]
+    if missing:
+        sys.exit(f"{folder}: the start adapter lacks {missing[:4]}")
+
+
+def gathered(accelerator, params):
+    """Under ZeRO-3 each process holds a shard of every weight: gather the adapter's to save it."""
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None and plugin.zero_stage == 3:
+        import deepspeed
+
+        return deepspeed.zero.GatheredParameters(params)
+    return contextlib.nullcontext()
 
 
 def to_tensors(batch):
@@ -154,7 +169,6 @@ def main():
     if accum == run.grad_accum and world > 1:
         accelerator.print(f"note: grad_accum {run.grad_accum} does not divide by {world} processes; the effective batch is {world}x pefc's")
     torch.manual_seed(SEED)
-
     model = load_base_model()
     model = get_peft_model(model, peft_config())
     model.peft_config["default"].base_model_name_or_path = BASE_MODEL_NAME
@@ -199,8 +213,9 @@ def main():
         return loss_sum / count if count else None
 
     def save(folder):
-        state = accelerator.get_state_dict(model)  # gathers ZeRO-3 / FSDP shards on every process
-        accelerator.unwrap_model(model).save_pretrained(folder, is_main_process=accelerator.is_main_process, state_dict=state)
+        state = accelerator.get_state_dict(model)  # gathers ZeRO-3 / FSDP shards; call on every process
+        with gathered(accelerator, trainable):
+            accelerator.unwrap_model(model).save_pretrained(folder, is_main_process=accelerator.is_main_process, state_dict=state)
         accelerator.wait_for_everyone()
         accelerator.print(f"saved {folder} at step {step}")
 
@@ -222,14 +237,15 @@ def main():
     while step < total:
         loader = accelerator.prepare_data_loader(DataLoader([to_tensors(b) for b in run.epoch(epoch)], batch_size=1, collate_fn=first))
         for i, batch in enumerate(loader):
+            # Set before backward: under DeepSpeed the engine steps inside accelerator.backward.
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step, total)
             with accelerator.accumulate(model):
                 loss = model(**batch).loss
                 accelerator.backward(loss)
                 step_loss += float(loss.detach())
                 group_size += 1
                 if accelerator.sync_gradients:
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr_at(step, total)
                     if CLIP > 0:
                         accelerator.clip_grad_norm_(trainable, CLIP)
                     optimizer.step()
