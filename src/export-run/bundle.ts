@@ -14,7 +14,7 @@ import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { DiagnosticsError, type Diagnostic } from "../diagnostics/index.js";
 import type { Graph } from "../ir/index.js";
-import { adapterLayout, saveAdapter, withShapes, writeHfCheckpoint, type AdapterLayout } from "../runtime/adapter/index.js";
+import { adapterLayout, loadAdapter, saveAdapter, withShapes, writeHfCheckpoint, type AdapterLayout } from "../runtime/adapter/index.js";
 import { replaceDirAtomic } from "../runtime/io/atomic.js";
 import { serializeSafetensors } from "../runtime/io/safetensors-write.js";
 import { prepareSession, type Session } from "../runtime/train/session.js";
@@ -27,6 +27,8 @@ import { trainScript } from "./train-script.js";
 export interface ExportRunOptions extends Topology {
   to: string;
   overwrite: boolean;
+  /** An adapter folder to start from instead of the spec's start: a pefc checkpoint-N or any adapter `init from` takes. */
+  from?: string;
 }
 
 export interface ExportRunResult {
@@ -51,6 +53,9 @@ export async function exportRun(source: Uint8Array, file: string, o: ExportRunOp
   const problem: Diagnostic | undefined = outputProblem(out, o.overwrite);
   if (problem) throw new DiagnosticsError([problem]);
   const layout = adapterLayout(s.spec, s.trainGraph, s.profile);
+  if (o.from !== undefined) {
+    for (const [k, v] of await loadAdapter(resolve(o.from), { spec: s.spec, graph: s.trainGraph, profile: s.profile })) s.params.set(k, v);
+  }
   const files: string[] = [];
   await replaceDirAtomic(out, async (tmp) => {
     const put = async (name: string, text: string | Uint8Array) => {
@@ -73,7 +78,9 @@ export async function exportRun(source: Uint8Array, file: string, o: ExportRunOp
     await put("requirements.txt", requirements());
     await put("launch.sh", launchScript(o));
     await chmod(join(tmp, "launch.sh"), 0o755);
-    const startNote = s.spec.init
+    const startNote = o.from !== undefined
+      ? `train.py loads \`start/\`, the adapter of \`${o.from}\` (given with --from) as pefc read it; the run itself starts at step 0.`
+      : s.spec.init
       ? `train.py loads \`start/\`, the spec's \`init from "${s.spec.init.from}"\` adapter as pefc read it.`
       : "train.py loads `start/`, the adapter pefc initialises from the spec's seed, instead of PEFT's random init.";
     await put("README.md", readme({ topology: o, session: s, method: methodText(s), startNote, hasStart: true, bundledBase: builtin }));

@@ -59,6 +59,25 @@ describe("pefc export-run", () => {
     expect(r.err).toContain("error P921");
   });
 
+  it("starts from the spec's init from, or from --from", async () => {
+    const run = new URL("../../../shared/data/peft-conformance/lora/", import.meta.url).pathname;
+    const spec = join(run, "run.peft");
+    const s = await prepareSession(readFileSync(spec), spec);
+    const read = (dir: string) => loadAdapter(dir, { spec: s.spec, graph: s.trainGraph, profile: s.profile });
+    const [init, trained] = [await read(join(run, "init")), await read(join(run, "peft-trained"))];
+    const a = join(work, "from-init");
+    const b = join(work, "from-trained");
+    expect((await pefc(spec, "--to", a)).code).toBe(0);
+    expect((await pefc(spec, "--to", b, "--from", join(run, "peft-trained"))).code).toBe(0);
+    const [startA, startB] = [await read(join(a, "start")), await read(join(b, "start"))];
+    for (const [k, v] of init) expect(Array.from(startA.get(k)!), k).toEqual(Array.from(v));
+    for (const [k, v] of trained) expect(Array.from(startB.get(k)!), k).toEqual(Array.from(v));
+    expect(readFileSync(join(b, "README.md"), "utf8")).toContain("given with --from");
+    const bad = await pefc(spec, "--to", join(work, "from-bad"), "--from", join(work, "nowhere"));
+    expect(bad.code).toBe(1);
+    expect(existsSync(join(work, "from-bad"))).toBe(false);
+  });
+
   for (const name of ["ia3", "medical", "prompt-tuning", "stories-lora", "p-tuning-v2"]) {
     it(`writes start/ that pefc reads back: ${name}`, async () => {
       const spec = join(EXAMPLES, `${name}.peft`);

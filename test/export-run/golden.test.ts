@@ -54,6 +54,8 @@ const cases: Case[] = [
   ...examples.map((f) => ({ name: f.replace(".peft", ""), spec: `examples/${f}`, flags: [] })),
   { name: "stories-lora-fsdp-8x2-bf16", spec: "examples/stories-lora.peft", flags: ["--engine", "fsdp", "--gpus", "8", "--nodes", "2", "--precision", "bf16"] },
   { name: "stories-lora-ddp-4", spec: "examples/stories-lora.peft", flags: ["--engine", "ddp", "--gpus", "4"] },
+  // The PEFT conformance runs (each starts from a PEFT-made adapter; peft-trained/ is PEFT's result).
+  ...["adalora", "ia3", "lora", "prefix", "prompt"].map((m) => ({ name: `conformance-${m}`, spec: `../shared/data/peft-conformance/${m}/run.peft`, flags: ["--engine", "ddp"] })),
   { name: "medical-deepspeed-8x4-fp16", spec: "examples/medical.peft", flags: ["--gpus", "8", "--nodes", "4", "--precision", "fp16"] },
 ];
 

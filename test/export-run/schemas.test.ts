@@ -26,7 +26,7 @@ function yamlOf(name: string): Record<string, unknown> {
 describe("accelerate.yaml and ds_config.json against schemas/", () => {
   it("has bundles of every engine", () => {
     const types = new Set(bundles.map((b) => yamlOf(b)["distributed_type"]));
-    expect([...types].sort()).toEqual(["DEEPSPEED", "FSDP", "MULTI_GPU"]);
+    expect([...types].sort()).toEqual(["DEEPSPEED", "FSDP", "MULTI_GPU", "NO"]);
   });
 
   for (const b of bundles) {
