@@ -2,7 +2,8 @@
  * The data part of an export-run bundle (data_pipeline.py, standard library only) run under
  * Debian's python3 must give exactly the token ids, labels, eval split and per-epoch micro-batch
  * order pefc trains on, for every example with a data block (also those export-run refuses: the
- * data pipeline does not depend on the method). The oracle is pefc's own session and batching.
+ * data pipeline does not depend on the method) and for the PEFT conformance runs. The oracle is
+ * pefc's own session and batching.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -42,18 +43,22 @@ async function python(s: Session, name: string): Promise<Dump> {
   return JSON.parse(out) as Dump;
 }
 
-const specs = readdirSync(EXAMPLES).filter((f) => f.endsWith(".peft")).sort();
+const CONFORMANCE = new URL("../../../shared/data/peft-conformance/", import.meta.url).pathname;
+const specs = [
+  ...readdirSync(EXAMPLES).filter((f) => f.endsWith(".peft")).sort().map((f) => join(EXAMPLES, f)),
+  ...readdirSync(CONFORMANCE, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(CONFORMANCE, d.name, "run.peft")).sort(),
+];
 
 describe("export-run data pipeline under python3", () => {
   it("covers every example", () => {
-    expect(specs.length).toBeGreaterThanOrEqual(16);
+    expect(specs.filter((p) => p.startsWith(EXAMPLES)).length).toBeGreaterThanOrEqual(16);
   });
-  for (const f of specs) {
+  for (const path of specs) {
+    const f = path.startsWith(EXAMPLES) ? path.slice(EXAMPLES.length) : `conformance/${path.split("/").at(-2)}`;
     it(f, async () => {
-      const path = join(EXAMPLES, f);
       const s = await prepareSession(readFileSync(path), path);
       expect(s.spec.data.train, `${f} has a data block`).toBeDefined();
-      const got = await python(s, f.replace(".peft", ""));
+      const got = await python(s, f.replace(".peft", "").replace("/", "-"));
       expect(got.train.map(({ input_ids, labels }) => ({ input_ids, labels }))).toEqual(plain(s.train));
       expect(got.train.map((e) => e.line)).toEqual(s.train.map((e) => e.source.line));
       expect(got.eval === null ? undefined : got.eval.map(({ input_ids, labels }) => ({ input_ids, labels }))).toEqual(s.eval ? plain(s.eval) : undefined);
