@@ -10,9 +10,10 @@ import { run } from "./run.js";
 import { generateCommand } from "./generate.js";
 import { chat } from "./chat.js";
 import { merge, exportCommand } from "./merge.js";
+import { exportRunCommand } from "./export-run.js";
 import { stdio, type Output } from "./io.js";
 
-export const COMMANDS: Record<string, Command> = { run, generate: generateCommand, chat, merge, export: exportCommand, check, plan, compile, explain };
+export const COMMANDS: Record<string, Command> = { run, generate: generateCommand, chat, merge, export: exportCommand, "export-run": exportRunCommand, check, plan, compile, explain };
 
 function help(): string {
   const rows = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`);

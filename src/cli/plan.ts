@@ -1,18 +1,52 @@
 /** `pefc plan FILE`: what will train and what it costs, from config.json alone. */
 import type { Command } from "./commands.js";
 import { compileFile } from "./compile-spec.js";
-import { formatPlan, planNumbers } from "../plan/report.js";
+import { bytes, formatPlan, planNumbers } from "../plan/report.js";
 import { countRecords } from "../plan/records.js";
 import { missingModelFiles } from "../runtime/io/checkpoint.js";
+import { engineMemory, formatEngineMemory, type EngineTopology } from "../plan/engine.js";
+
+const ENGINES = ["deepspeed", "fsdp", "ddp"];
+const PRECISIONS = ["no", "bf16", "fp16"];
+
+/** The --engine/--gpus/--nodes/--precision topology, undefined without --engine, or the problem. */
+function topology(values: Record<string, unknown>): EngineTopology | undefined | string {
+  const engine = values.engine as string | undefined;
+  if (engine === undefined) {
+    return values.gpus !== undefined || values.nodes !== undefined ? "pefc plan: --gpus and --nodes go with --engine deepspeed|fsdp|ddp" : undefined;
+  }
+  if (!ENGINES.includes(engine)) return `pefc plan: --engine takes ${ENGINES.join(", ")}, not '${engine}'`;
+  const precision = (values.precision as string | undefined) ?? "no";
+  if (!PRECISIONS.includes(precision)) return `pefc plan: --precision takes ${PRECISIONS.join(", ")}, not '${precision}'`;
+  const counts: number[] = [];
+  for (const flag of ["gpus", "nodes"]) {
+    const v = values[flag];
+    const n = v === undefined ? 1 : Number(v);
+    if (!Number.isInteger(n) || n < 1 || String(v).trim() === "") return `pefc plan: --${flag} takes a positive whole number, not '${String(v)}'`;
+    counts.push(n);
+  }
+  return { engine: engine as EngineTopology["engine"], gpus: counts[0]!, nodes: counts[1]!, precision: precision as EngineTopology["precision"] };
+}
 
 export const plan: Command = {
   summary: "show what a spec trains and costs, without weights",
   usage:
-    "pefc plan FILE [--json]\n\nResolves every selector against the model's config.json and prints, per method, the modules it adapts and\nits parameters; PEFT's trainable-parameter line; steps per epoch and total steps (counting the train records\nwhen the data file is there); and an estimate of device memory. Reads no weights.",
-  options: { json: { type: "boolean", description: "print the numbers as JSON" } },
+    "pefc plan FILE [--json] [--engine deepspeed|fsdp|ddp --gpus N [--nodes M] [--precision no|bf16|fp16]]\n\nResolves every selector against the model's config.json and prints, per method, the modules it adapts and\nits parameters; PEFT's trainable-parameter line; steps per epoch and total steps (counting the train records\nwhen the data file is there); and an estimate of device memory. Reads no weights. With --engine, also the\nmemory per GPU of the run exported (`pefc export-run`) to that engine on N GPUs x M nodes: ZeRO-3 and FSDP\nshard parameters, gradients and optimizer state, DDP replicates them; activations are one micro-batch.",
+  options: {
+    json: { type: "boolean", description: "print the numbers as JSON" },
+    engine: { type: "string", description: "also estimate per-GPU memory on deepspeed (ZeRO-3), fsdp or ddp" },
+    gpus: { type: "string", description: "GPUs per node for --engine (default 1)" },
+    nodes: { type: "string", description: "nodes for --engine (default 1)" },
+    precision: { type: "string", description: "weights under --engine: no (f32), bf16 or fp16 (default no)" },
+  },
   async run(files, values, io) {
     if (files.length !== 1) {
       io.err("pefc plan: give exactly one FILE");
+      return 1;
+    }
+    const topo = topology(values);
+    if (typeof topo === "string") {
+      io.err(topo);
       return 1;
     }
     // Counted on the unfused graph: FLOPs are the same, and the unpruned comparison re-derives backward.
@@ -26,8 +60,9 @@ export const plan: Command = {
       for (const m of await missingModelFiles(result.profile!.source)) io.err(`pefc plan: note: ${m}; pefc run needs it (this plan needs config.json only)`);
     }
     const numbers = planNumbers(spec, result.profile!, result.graph!, result.ctx!, records.count);
-    if (values.json) io.out(JSON.stringify(numbers, null, 2));
-    else io.out(formatPlan(spec, result.profile!, result.graph!, result.ctx!, numbers));
+    const engine = topo ? engineMemory(spec, result.profile!, result.graph!, numbers.memory, topo) : undefined;
+    if (values.json) io.out(JSON.stringify(engine ? { ...numbers, engine } : numbers, null, 2));
+    else io.out(formatPlan(spec, result.profile!, result.graph!, result.ctx!, numbers) + (engine ? `\n${formatEngineMemory(engine, bytes)}` : ""));
     return 0;
   },
 };

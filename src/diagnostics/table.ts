@@ -214,6 +214,11 @@ export const DIAGNOSTICS = {
     message: "{0} appears twice; only one adalora adapter may train at a time",
     explain: "AdaLoRA allocates one rank budget across all of its matrices; a run has at most one adalora statement.",
   },
+  P508: {
+    severity: "error",
+    message: "export-run: PEFT cannot express {0}; {1}",
+    explain: "`pefc export-run` hands a run to Hugging Face PEFT, which has LoRA, AdaLoRA, IA3, prefix tuning (P-tuning v2), P-tuning with the MLP encoder and prompt tuning, one method per model. Bottleneck adapters, MAM, UniPELT, gates, BitFit as a method, several methods at once and trained base weights have no PEFT config; train them with `pefc run`, or rewrite the spec with one PEFT method.",
+  },
   P601: {
     severity: "error",
     message: "data file {0} not found",
@@ -268,6 +273,16 @@ export const DIAGNOSTICS = {
     severity: "error",
     message: "cannot write {0}: {1}",
     explain: "An output folder could not be written. Check the path and free space.",
+  },
+  P920: {
+    severity: "error",
+    message: "export-run: {0} is not empty and was not written by pefc export-run; give an empty or new folder, or --overwrite to replace it",
+    explain: "`pefc export-run` replaces its output folder as a whole. It does so without asking only for a folder it wrote itself (it holds a .pefc-export-run file) or an empty one, so no other files are lost.",
+  },
+  P921: {
+    severity: "error",
+    message: "export-run: {0} is a file, not a folder",
+    explain: "--to names the folder the bundle is written to.",
   },
 } as const satisfies Record<string, DiagnosticInfo>;
 

@@ -130,7 +130,7 @@ export function planNumbers(spec: Spec, profile: ModelProfile, graph: Graph, ctx
   return numbers;
 }
 
-function bytes(n: number): string {
+export function bytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let i = 0;
   while (n >= 1024 && i < units.length - 1) {
