@@ -264,6 +264,36 @@ export const DIAGNOSTICS = {
     message: "cannot write {0}: {1}",
     explain: "An output folder could not be written. Check the path and free space.",
   },
+  P903: {
+    severity: "error",
+    message: "{0} holds {1} {2}; pefc never writes over its own inputs",
+    explain: "An output (save, export, merge --out, export --out) replaces its folder as a whole, so it may not be or contain the spec, its data, the model or an adapter the command reads, even with --overwrite. Give it a folder of its own, e.g. save every epoch to \"output\";",
+  },
+  P904: {
+    severity: "error",
+    message: "{0} is a file, not a folder pefc wrote; pass --overwrite to replace it, or choose another path",
+    explain: "pefc writes its outputs as folders and replaces only what it wrote itself. A regular file at an output path is the user's: it stays unless --overwrite says to replace it.",
+  },
+  P905: {
+    severity: "error",
+    message: "{0} is a folder pefc did not write and holds {1} entries ({2}); pass --overwrite to write there anyway, or choose a new or empty folder",
+    explain: "Folders pefc writes carry a .pefc-output marker; a non-empty folder without it is the user's, and pefc does not replace or fill it unless --overwrite is given.",
+  },
+  P906: {
+    severity: "error",
+    message: "{0} holds checkpoints of an earlier run (up to {1}); continue that run with --resume {2}, or pass --overwrite to start over",
+    explain: "A rerun without --resume would mix its checkpoints, metrics.jsonl and loss.svg with the earlier run's (and keep N would count the earlier ones). --resume continues the earlier run; --overwrite starts a new one and removes the earlier run's checkpoints once its own first checkpoint is saved.",
+  },
+  P907: {
+    severity: "error",
+    message: "{0} holds the output of an earlier run; pass --overwrite to replace it, or choose another folder",
+    explain: "pefc replaces an output folder of its own only when asked: --overwrite, or --resume when continuing the run that wrote it.",
+  },
+  P908: {
+    severity: "error",
+    message: "{0} is also written by {1}; give each output its own folder",
+    explain: "Two outputs at one path, or a folder replaced as a whole that holds an output written before it, would destroy one another.",
+  },
 } as const satisfies Record<string, DiagnosticInfo>;
 
 export type DiagnosticCode = keyof typeof DIAGNOSTICS;
