@@ -217,6 +217,8 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
       for (const sv of s.spec.save.filter((x) => x.every)) {
         if (due(sv.every!, step, epochEnded) || (last && !result.saved.some((d) => d.endsWith(`checkpoint-${step}`)))) await periodic(sv, step, position);
       }
+      // Let a signal's handler run: a CPU backend's steps never wait on I/O of their own.
+      if (opts.stop) await new Promise((r) => setImmediate(r));
       // A stop request waits for the step already submitted, so the checkpoint is of a whole step.
       if (stopping() && !pending && !last) {
         const dir = await saveInterrupted(step, position);
