@@ -3,6 +3,8 @@ import type { Command } from "./commands.js";
 import { compileFile } from "./compile-spec.js";
 import { formatPlan, planNumbers } from "../plan/report.js";
 import { countRecords } from "../plan/records.js";
+import { formatDiagnostic } from "../diagnostics/index.js";
+import { modelWarnings } from "./model-warnings.js";
 
 export const plan: Command = {
   summary: "show what a spec trains and costs, without weights",
@@ -18,6 +20,7 @@ export const plan: Command = {
     const compiled = await compileFile(files[0]!, io, undefined, false);
     if (!compiled) return 1;
     const { spec, result } = compiled;
+    for (const w of modelWarnings(spec, result.profile!, result.ctx!.targets)) io.err(formatDiagnostic(w));
     const records = await countRecords(spec);
     if (records.warning) io.err(records.warning);
     const numbers = planNumbers(spec, result.profile!, result.graph!, result.ctx!, records.count);

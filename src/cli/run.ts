@@ -2,6 +2,8 @@
 import { formatDiagnostic } from "../diagnostics/index.js";
 import { adapterName, fallbackNotice, NoAdapterError, openDevice, type Device } from "../runtime/device/index.js";
 import { checkRunOutputs } from "../runtime/train/outputs.js";
+import { modelWarnings } from "./model-warnings.js";
+import { locateRunError } from "./run-errors.js";
 import { adaloraAllocation } from "../runtime/train/adalora.js";
 import { exportMerged } from "../runtime/train/export.js";
 import { runTraining } from "../runtime/train/loop.js";
@@ -60,7 +62,9 @@ the current step and saves a checkpoint to resume from.`,
       return 1;
     }
     return userErrors(io, "run", async () => {
-      const s = await prepareSession(input.bytes!, input.name);
+      const s = await prepareSession(input.bytes!, input.name).catch((e: unknown) => {
+        throw locateRunError(e, input.bytes!, input.name);
+      });
       const overwrite = Boolean(values.overwrite);
       const resumeDir = typeof values.resume === "string" ? values.resume : undefined;
       const outputProblems = checkRunOutputs(s, { overwrite, ...(resumeDir ? { resume: resumeDir } : {}) });
@@ -86,6 +90,7 @@ the current step and saves a checkpoint to resume from.`,
       report.info(`${s.spec.model!.source}: ${s.profile.name}, ${methods}; ${s.train.length} train records${s.eval ? `, ${s.eval.length} eval` : ""}; ${s.totalSteps} steps (${s.stepsPerEpoch} per epoch) on ${on}`);
       const trunc = s.stats.train.truncatedResponseShare;
       if (trunc > 0.2) report.info(`warning P606: ${(trunc * 100).toFixed(0)}% of responses were cut to fit the length budget`);
+      for (const w of modelWarnings(s.spec, s.profile, s.ctx.targets)) report.info(formatDiagnostic(w));
       if (s.spec.train.logEvery.every > 1 || s.spec.train.logEvery.unit === "epochs") report.info("logged loss: the mean over the steps since the previous line; metrics.jsonl has every step's loss");
       const adalora = adaloraAllocation(s);
       const backend: TrainBackend = dev ? await openGpuBackend(s, dev) : new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adalora);

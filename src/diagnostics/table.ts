@@ -139,6 +139,16 @@ export const DIAGNOSTICS = {
     message: "{0} is not supported yet: {1}",
     explain: "The language can say it, but this version of pefc cannot build it. The message says what to use instead.",
   },
+  P320: {
+    severity: "warning",
+    message: "{0} = {1} tokens is more than the {2} positions of {3} ({4} in config.json)",
+    explain: "Examples longer than the model's position table run past what it was trained on (rotary models) or past its learned position embeddings (GPT-2), and their loss means little. Lower the length budget to the model's positions.",
+  },
+  P321: {
+    severity: "warning",
+    message: "r = {0} is more than min(in, out) = {1} of {2}{3}; a rank above a layer's width adds parameters and compute but nothing the update can learn",
+    explain: "A low-rank update B·A of a layer with `in` inputs and `out` outputs has rank at most min(in, out). Choose r at or below it (LoRA ranks are usually 4 to 64).",
+  },
   P401: {
     severity: "error",
     message: "{0} matched nothing in {1}; {2}",
@@ -183,6 +193,16 @@ export const DIAGNOSTICS = {
     severity: "error",
     message: "unsupported architecture {0} in {1}; pefc knows {2}",
     explain: "Architecture profiles exist for the llama family (Llama, Qwen2, SmolLM), chatglm2 and gpt2.",
+  },
+  P410: {
+    severity: "error",
+    message: "cannot load the model: {0}",
+    explain: "The model folder needs config.json, its weights (model.safetensors, or shards with model.safetensors.index.json) and, for text data, tokenizer.json, all from one checkpoint. Paths are relative to the .peft file.",
+  },
+  P411: {
+    severity: "error",
+    message: "cannot load the adapter to start from: {0}",
+    explain: "`init from` names an adapter folder (adapter_config.json + adapter_model.safetensors) trained for this model and these methods.",
   },
   P501: {
     severity: "error",
@@ -238,6 +258,11 @@ export const DIAGNOSTICS = {
     severity: "warning",
     message: "{0}% of the records exceed {1}",
     explain: "Many records are truncated; consider larger length budgets.",
+  },
+  P607: {
+    severity: "error",
+    message: "the data cannot train: {0}",
+    explain: "The data statement's records, split or template leave nothing usable; the message says what to change.",
   },
   P701: {
     severity: "error",
