@@ -3,6 +3,7 @@
  * checking, sorted by position. What `pefc check` runs, and what embedders call.
  */
 import { check, type CheckOptions } from "./check/index.js";
+import { withoutKnockOns } from "./check/knock-on.js";
 import type { Spec } from "./check/spec.js";
 import { type Diagnostic, sortDiagnostics, hasErrors } from "./diagnostics/index.js";
 import { parse, type PeftFile } from "./parser/index.js";
@@ -17,6 +18,6 @@ export interface FrontendResult {
 export function checkSource(source: string | Uint8Array, file: string, options: CheckOptions = {}): FrontendResult {
   const parsed = parse(source, file);
   const checked = check(parsed.ast, options);
-  const diagnostics = sortDiagnostics([...parsed.diagnostics, ...checked.diagnostics]);
+  const diagnostics = sortDiagnostics([...parsed.diagnostics, ...withoutKnockOns(checked.diagnostics, parsed.diagnostics, parsed.ast)]);
   return { ast: parsed.ast, spec: checked.spec, diagnostics, ok: !hasErrors(diagnostics) };
 }

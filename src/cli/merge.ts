@@ -5,6 +5,8 @@ import { builtinConfig } from "../models/builtin.js";
 import { mergeAdapter, withShapes, writeHfCheckpoint } from "../runtime/adapter/index.js";
 import { replaceDirAtomic, writeFileAtomic } from "../runtime/io/atomic.js";
 import { UserError } from "../runtime/io/errors.js";
+import { checkOutputs, writeOwnerMarker, type OutputKind } from "../runtime/io/outputs.js";
+import { diag } from "../diagnostics/index.js";
 import { loadForGeneration } from "../runtime/generate/load.js";
 import type { Command } from "./commands.js";
 import { userErrors } from "./errors.js";
@@ -22,7 +24,8 @@ adapters and gated LoRA cannot be folded into weights (P504): export the adapter
   options: {
     model: { type: "string", description: "the base model: a checkpoint folder or builtin:NAME" },
     adapter: { type: "string", description: "the adapter folder" },
-    out: { type: "string", description: "the folder to write the merged model to" },
+    out: { type: "string", description: "the folder to write the merged model to (new, empty, or written by pefc)" },
+    overwrite: { type: "boolean", description: "replace a file or a folder pefc did not write at --out" },
   },
   async run(args, v, io) {
     if (args.length || typeof v.model !== "string" || typeof v.adapter !== "string" || typeof v.out !== "string") {
@@ -30,17 +33,22 @@ adapters and gated LoRA cannot be folded into weights (P504): export the adapter
       return 1;
     }
     return userErrors(io, "merge", async () => {
+      const inputs = [{ path: v.adapter as string, what: "the adapter" }, ...((v.model as string).startsWith("builtin:") ? [] : [{ path: v.model as string, what: "the model" }])];
+      guardOut(v.out as string, "merged", Boolean(v.overwrite), inputs);
       const m = await loadForGeneration(v.model as string, v.adapter as string);
       const base = new Map<string, Float32Array>();
       for (const p of m.graph.params) if (p.origin === "base") base.set(p.name, m.params.get(p.name)!);
       const merged = mergeAdapter({ base, profile: m.profile, spec: m.spec, graph: m.graph, values: m.params });
       const out = resolve(v.out as string);
       const config = m.spec.model?.builtin !== undefined ? builtinConfig(m.spec.model.builtin)! : m.profile.config;
-      await writeHfCheckpoint(out, withShapes(merged, m.profile), config);
-      if (m.spec.model?.builtin === undefined) {
-        const have = new Set(await readdir(m.profile.source));
-        for (const f of TOKENIZER_FILES) if (have.has(f)) await copyFile(join(m.profile.source, f), join(out, f));
-      }
+      const source = m.spec.model?.builtin === undefined ? m.profile.source : undefined;
+      await writeHfCheckpoint(out, withShapes(merged, m.profile), config, {
+        also: async (tmp) => {
+          if (!source) return;
+          const have = new Set(await readdir(source));
+          for (const f of TOKENIZER_FILES) if (have.has(f)) await copyFile(join(source, f), join(tmp, f));
+        },
+      });
       io.out(`merged ${v.adapter} into ${v.model}: ${out}`);
       return 0;
     });
@@ -53,7 +61,10 @@ export const exportCommand: Command = {
 
 Writes adapter_config.json and adapter_model.safetensors of a checkpoint (without pefc's trainer
 state) to DIR, ready for Hugging Face PEFT's PeftModel.from_pretrained.`,
-  options: { out: { type: "string", description: "the folder to write" } },
+  options: {
+    out: { type: "string", description: "the folder to write (new, empty, or written by pefc)" },
+    overwrite: { type: "boolean", description: "replace a file or a folder pefc did not write at --out" },
+  },
   async run(args, v, io) {
     if (args[0] !== "adapter" || args.length !== 2 || typeof v.out !== "string") {
       io.err("pefc export: usage: pefc export adapter CHECKPOINT_DIR --out DIR");
@@ -65,14 +76,25 @@ state) to DIR, ready for Hugging Face PEFT's PeftModel.from_pretrained.`,
       for (const f of ["adapter_config.json", "adapter_model.safetensors"]) {
         if (!have.has(f)) throw new UserError(`${from}: no ${f}; give a checkpoint or adapter folder written by pefc run`, { file: from });
       }
+      guardOut(v.out as string, "export", Boolean(v.overwrite), [{ path: from, what: "the checkpoint" }]);
       const out = resolve(v.out as string);
       await mkdir(resolve(out, ".."), { recursive: true });
       await replaceDirAtomic(out, async (tmp) => {
         for (const f of ["adapter_config.json", "adapter_model.safetensors"]) await copyFile(join(from, f), join(tmp, f));
         await writeFileAtomic(join(tmp, "README.md"), `PEFT adapter exported by pefc from ${from}.\n`);
+        await writeOwnerMarker(tmp, "export");
       });
       io.out(`exported ${from} to ${out}`);
       return 0;
     });
   },
 };
+
+/** Refuses --out where writing would destroy a file or folder that is not pefc's (io/outputs.ts). */
+function guardOut(out: string, kind: OutputKind, overwrite: boolean, inputs: { path: string; what: string }[]): void {
+  const problems = checkOutputs([{ path: out, kind, label: "--out" }], { overwrite, inputs, replaceOwn: true });
+  const p = problems[0];
+  if (!p) return;
+  const d = diag(p.code, "--out", undefined, p.args);
+  throw new UserError(`error ${d.code}: ${d.message}`, { file: out });
+}

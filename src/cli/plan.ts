@@ -27,6 +27,8 @@ function topology(values: Record<string, unknown>): EngineTopology | undefined |
   }
   return { engine: engine as EngineTopology["engine"], gpus: counts[0]!, nodes: counts[1]!, precision: precision as EngineTopology["precision"] };
 }
+import { formatDiagnostic } from "../diagnostics/index.js";
+import { modelWarnings } from "./model-warnings.js";
 
 export const plan: Command = {
   summary: "show what a spec trains and costs, without weights",
@@ -53,6 +55,7 @@ export const plan: Command = {
     const compiled = await compileFile(files[0]!, io, undefined, false);
     if (!compiled) return 1;
     const { spec, result } = compiled;
+    for (const w of modelWarnings(spec, result.profile!, result.ctx!.targets)) io.err(formatDiagnostic(w));
     const records = await countRecords(spec);
     if (records.warning) io.err(records.warning);
     // Not in --json output, whose readers want the numbers alone.

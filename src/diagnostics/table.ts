@@ -139,6 +139,16 @@ export const DIAGNOSTICS = {
     message: "{0} is not supported yet: {1}",
     explain: "The language can say it, but this version of pefc cannot build it. The message says what to use instead.",
   },
+  P320: {
+    severity: "warning",
+    message: "{0} = {1} tokens is more than the {2} positions of {3} ({4} in config.json)",
+    explain: "Examples longer than the model's position table run past what it was trained on (rotary models) or past its learned position embeddings (GPT-2), and their loss means little. Lower the length budget to the model's positions.",
+  },
+  P321: {
+    severity: "warning",
+    message: "r = {0} is more than min(in, out) = {1} of {2}{3}; a rank above a layer's width adds parameters and compute but nothing the update can learn",
+    explain: "A low-rank update B·A of a layer with `in` inputs and `out` outputs has rank at most min(in, out). Choose r at or below it (LoRA ranks are usually 4 to 64).",
+  },
   P401: {
     severity: "error",
     message: "{0} matched nothing in {1}; {2}",
@@ -183,6 +193,16 @@ export const DIAGNOSTICS = {
     severity: "error",
     message: "unsupported architecture {0} in {1}; pefc knows {2}",
     explain: "Architecture profiles exist for the llama family (Llama, Qwen2, SmolLM), chatglm2 and gpt2.",
+  },
+  P410: {
+    severity: "error",
+    message: "cannot load the model: {0}",
+    explain: "The model folder needs config.json, its weights (model.safetensors, or shards with model.safetensors.index.json) and, for text data, tokenizer.json, all from one checkpoint. Paths are relative to the .peft file.",
+  },
+  P411: {
+    severity: "error",
+    message: "cannot load the adapter to start from: {0}",
+    explain: "`init from` names an adapter folder (adapter_config.json + adapter_model.safetensors) trained for this model and these methods.",
   },
   P420: {
     severity: "error",
@@ -249,6 +269,11 @@ export const DIAGNOSTICS = {
     message: "{0}% of the records exceed {1}",
     explain: "Many records are truncated; consider larger length budgets.",
   },
+  P607: {
+    severity: "error",
+    message: "the data cannot train: {0}",
+    explain: "The data statement's records, split or template leave nothing usable; the message says what to change.",
+  },
   P701: {
     severity: "error",
     message: "adalora schedule is infeasible: tinit {0} + tfinal {1} must be less than the total steps {2}",
@@ -273,6 +298,36 @@ export const DIAGNOSTICS = {
     severity: "error",
     message: "cannot write {0}: {1}",
     explain: "An output folder could not be written. Check the path and free space.",
+  },
+  P903: {
+    severity: "error",
+    message: "{0} holds {1} {2}; pefc never writes over its own inputs",
+    explain: "An output (save, export, merge --out, export --out) replaces its folder as a whole, so it may not be or contain the spec, its data, the model or an adapter the command reads, even with --overwrite. Give it a folder of its own, e.g. save every epoch to \"output\";",
+  },
+  P904: {
+    severity: "error",
+    message: "{0} is a file, not a folder pefc wrote; pass --overwrite to replace it, or choose another path",
+    explain: "pefc writes its outputs as folders and replaces only what it wrote itself. A regular file at an output path is the user's: it stays unless --overwrite says to replace it.",
+  },
+  P905: {
+    severity: "error",
+    message: "{0} is a folder pefc did not write and holds {1} entries ({2}); pass --overwrite to write there anyway, or choose a new or empty folder",
+    explain: "Folders pefc writes carry a .pefc-output marker; a non-empty folder without it is the user's, and pefc does not replace or fill it unless --overwrite is given.",
+  },
+  P906: {
+    severity: "error",
+    message: "{0} holds checkpoints of an earlier run (up to {1}); continue that run with --resume {2}, or pass --overwrite to start over",
+    explain: "A rerun without --resume would mix its checkpoints, metrics.jsonl and loss.svg with the earlier run's (and keep N would count the earlier ones). --resume continues the earlier run; --overwrite starts a new one and removes the earlier run's checkpoints once its own first checkpoint is saved.",
+  },
+  P907: {
+    severity: "error",
+    message: "{0} holds the output of an earlier run; pass --overwrite to replace it, or choose another folder",
+    explain: "pefc replaces an output folder of its own only when asked: --overwrite, or --resume when continuing the run that wrote it.",
+  },
+  P908: {
+    severity: "error",
+    message: "{0} is also written by {1}; give each output its own folder",
+    explain: "Two outputs at one path, or a folder replaced as a whole that holds an output written before it, would destroy one another.",
   },
   P920: {
     severity: "error",

@@ -85,7 +85,7 @@ function parseError(e: IRecognitionException, text: string, file: string): Diagn
 
 /** Turns chevrotain's "Expecting ... but found ..." into a short list of what was expected. */
 function expectedFrom(message: string): string {
-  const m = /Expecting (?:token of type --> )?(.+?)(?: <--)? but found/s.exec(message);
+  const m = /Expecting (?:token of type )?(?:--> )?(.+?)(?: <--)? but found/s.exec(message);
   if (!m) {
     const alts = [...message.matchAll(/\[([^\]]+)\]/g)].map((x) => x[1]!.split(",")[0]!.trim());
     const uniq = [...new Set(alts)].slice(0, 6);

@@ -48,7 +48,7 @@ describe("pefc merge", () => {
       const m = await pefc("merge", "--model", stories, "--adapter", adapter, "--out", out);
       expect(m.err).toBe("");
       expect(m.code).toBe(0);
-      expect(readdirSync(out).sort()).toEqual(["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
+      expect(readdirSync(out).sort()).toEqual([".pefc-output", "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]);
       const withAdapter = await gen(stories, adapter);
       const merged = await gen(out);
       const base = await gen(stories);
@@ -69,7 +69,7 @@ describe("pefc export adapter", () => {
   it("copies a checkpoint's adapter files out", async () => {
     const r = await pefc("export", "adapter", join(dir, "lora"), "--out", join(dir, "exported"));
     expect(r.code).toBe(0);
-    expect(readdirSync(join(dir, "exported")).sort()).toEqual(["README.md", "adapter_config.json", "adapter_model.safetensors"]);
+    expect(readdirSync(join(dir, "exported")).sort()).toEqual([".pefc-output", "README.md", "adapter_config.json", "adapter_model.safetensors"]);
     expect((await pefc("export", "adapter", join(dir, "nothing"), "--out", join(dir, "x"))).code).toBe(1);
   });
 });

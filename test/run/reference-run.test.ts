@@ -34,7 +34,7 @@ describe("pefc run --device reference", () => {
     for (const name of ["a", "b"]) {
       // Same file name in two folders: the saved metadata names the spec file.
       mkdirSync(join(dir, name));
-      writeFileSync(join(dir, name, "run.peft"), spec(join(dir, name)));
+      writeFileSync(join(dir, name, "run.peft"), spec(join(dir, name, "out")));
       const r = await pefc("run", "--device", "reference", "--json", join(dir, name, "run.peft"));
       expect(r.err).toBe("");
       expect(r.code).toBe(0);
@@ -42,17 +42,17 @@ describe("pefc run --device reference", () => {
       expect(events.filter((e) => e.event === "step").map((e) => e.step)).toEqual([1, 2, 3, 4]);
       for (const e of events.filter((x) => x.event === "step")) expect(Number.isFinite(e.loss)).toBe(true);
       expect(events.filter((e) => e.event === "eval").map((e) => e.step)).toEqual([2, 4]);
-      expect(events.filter((e) => e.event === "saved").map((e) => e.dir)).toEqual([join(dir, name, "checkpoint-2"), join(dir, name, "checkpoint-4")]);
-      outs.push(readFileSync(join(dir, name, "checkpoint-4", "adapter_model.safetensors")));
+      expect(events.filter((e) => e.event === "saved").map((e) => e.dir)).toEqual([join(dir, name, "out", "checkpoint-2"), join(dir, name, "out", "checkpoint-4")]);
+      outs.push(readFileSync(join(dir, name, "out", "checkpoint-4", "adapter_model.safetensors")));
     }
     expect(outs[0]!.equals(outs[1]!)).toBe(true);
-    const cfg = JSON.parse(readFileSync(join(dir, "a", "checkpoint-4", "adapter_config.json"), "utf8")) as Record<string, unknown>;
+    const cfg = JSON.parse(readFileSync(join(dir, "a", "out", "checkpoint-4", "adapter_config.json"), "utf8")) as Record<string, unknown>;
     expect(cfg).toMatchObject({ peft_type: "LORA", r: 4, lora_alpha: 8, target_modules: ["q_proj", "v_proj"] });
   });
 
   it("generates with the saved adapter, and the adapter changes what the model says", async () => {
     const base = await pefc("generate", "--device", "reference", "--model", "builtin:tiny-llama", "--prompt", "Tell me", "--max-new-tokens", "8");
-    const tuned = await pefc("generate", "--device", "reference", "--model", "builtin:tiny-llama", "--adapter", join(dir, "a", "checkpoint-4"), "--prompt", "Tell me", "--max-new-tokens", "8");
+    const tuned = await pefc("generate", "--device", "reference", "--model", "builtin:tiny-llama", "--adapter", join(dir, "a", "out", "checkpoint-4"), "--prompt", "Tell me", "--max-new-tokens", "8");
     expect(base.code).toBe(0);
     expect(tuned.code).toBe(0);
     expect(tuned.out.startsWith("Tell me")).toBe(true);
@@ -60,7 +60,7 @@ describe("pefc run --device reference", () => {
   });
 
   it("init from a saved adapter continues from its values", async () => {
-    writeFileSync(join(dir, "c.peft"), spec("c", `\ninit from "${join(dir, "a", "checkpoint-4")}";`).replace("steps = 4", "steps = 1"));
+    writeFileSync(join(dir, "c.peft"), spec("c", `\ninit from "${join(dir, "a", "out", "checkpoint-4")}";`).replace("steps = 4", "steps = 1"));
     const r = await pefc("run", "--device", "reference", "--json", join(dir, "c.peft"));
     expect(r.code).toBe(0);
     const first = JSON.parse(r.out.trim().split("\n").find((l) => l.includes('"step"'))!) as { loss: number };

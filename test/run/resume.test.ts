@@ -84,7 +84,7 @@ describe("resume", () => {
     const spec = setup("killed", SPEC.replace("steps = 6", "steps = 40").replace("save every 2 steps", "save every 1 step"));
     for (let attempt = 0; attempt < 4; attempt++) {
       // One process (node with tsx's loader), so SIGKILL stops the very process that writes.
-      const child = spawn(process.execPath, ["--import", "tsx", resolve("src/cli/main-bin.ts"), "run", "--device", "reference", spec], { stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, ["--import", "tsx", resolve("src/cli/main-bin.ts"), "run", "--device", "reference", "--overwrite", spec], { stdio: ["ignore", "pipe", "pipe"] });
       let saves = 0;
       await new Promise<void>((done) => {
         child.stdout.on("data", (d: Buffer) => {

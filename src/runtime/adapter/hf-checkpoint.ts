@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import type { ModelProfile } from "../../models/types.js";
 import { replaceDirAtomic, writeFileAtomic, type AtomicOptions } from "../io/atomic.js";
+import { writeOwnerMarker } from "../io/outputs.js";
 import { serializeSafetensors, type TensorToWrite } from "../io/safetensors-write.js";
 import { pyFloat, pyJsonDumps, type PyJson } from "./py-json.js";
 
@@ -20,6 +21,8 @@ export interface HfCheckpointOptions {
   /** Element type of model.safetensors; F32 by default. */
   dtype?: "F32" | "F16" | "BF16";
   atomic?: AtomicOptions;
+  /** Writes more files into the folder before it replaces the old one (the model's tokenizer files). */
+  also?: (tmpDir: string) => Promise<void>;
 }
 
 /** Names that are tied copies of another tensor: `lm_head.weight` when the config ties embeddings. */
@@ -48,6 +51,9 @@ export async function writeHfCheckpoint(dir: string, tensors: ReadonlyMap<string
     async (tmp) => {
       await writeFileAtomic(join(tmp, "config.json"), json);
       await writeFileAtomic(join(tmp, "model.safetensors"), serializeSafetensors(list, { format: "pt" }));
+      await opts.also?.(tmp);
+      // Marks the folder as pefc's, so a later write may replace it and nothing else (io/outputs.ts).
+      await writeOwnerMarker(tmp, "merged");
     },
     opts.atomic,
   );

@@ -16,6 +16,7 @@ import type { Spec } from "../../check/spec.js";
 import type { Graph } from "../../ir/index.js";
 import type { ModelProfile } from "../../models/types.js";
 import { writeFileAtomic, replaceDirAtomic, type AtomicOptions } from "../io/atomic.js";
+import { writeOwnerMarker } from "../io/outputs.js";
 import { serializeSafetensors, type TensorToWrite } from "../io/safetensors-write.js";
 import { prefixMlpForward, ptuningMlpForward } from "../reference/prompt-encoders.js";
 import { adapterConfig, PEFC_FORMAT_VERSION } from "./config.js";
@@ -75,6 +76,8 @@ export async function saveAdapter(dir: string, o: SaveAdapterOptions): Promise<A
       await writeFileAtomic(join(tmp, CONFIG_FILE), files.config);
       await writeFileAtomic(join(tmp, WEIGHTS_FILE), serializeSafetensors(files.tensors, files.metadata));
       await o.also?.(tmp);
+      // Marks the folder as pefc's, so a later write may replace it and nothing else (io/outputs.ts).
+      await writeOwnerMarker(tmp, "adapter");
     },
     o.atomic,
   );

@@ -84,3 +84,17 @@ export function capsFrom(features: readonly string[], limits: Record<string, num
 export function deviceKey(a: AdapterSummary): string {
   return [a.vendor, a.architecture, a.device, a.description].join("|");
 }
+
+/** The adapter as a user knows it, for banners: "llvmpipe (Mesa CPU Vulkan)", "NVIDIA H100 80GB HBM3". */
+export function adapterName(a: Pick<AdapterSummary, "vendor" | "device" | "description">): string {
+  const text = `${a.device} ${a.description}`;
+  if (/llvmpipe/i.test(text)) return "llvmpipe (Mesa CPU Vulkan)";
+  if (/lavapipe/i.test(text)) return "lavapipe (Mesa CPU Vulkan)";
+  if (/swiftshader/i.test(text)) return "SwiftShader (CPU Vulkan)";
+  const head = a.description.split(":")[0]!.trim();
+  if (head && head.toLowerCase() !== a.vendor.toLowerCase() && !/^[\d.]+$/.test(head)) return head;
+  const words = a.device.split(/[-_\s]+/).filter(Boolean);
+  if (words.length === 0) return a.vendor || "WebGPU adapter";
+  // Dawn reports GPU names lowercased and hyphenated ("nvidia-h100-80gb-hbm3"); vendors print them upper case.
+  return words.map((w) => (/nvidia|amd|intel/i.test(a.vendor) ? w.toUpperCase() : w)).join(" ");
+}

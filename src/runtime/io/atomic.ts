@@ -82,8 +82,12 @@ export async function replaceDirAtomic(
   await mkdir(parent, { recursive: true }).catch((e: unknown) => {
     throw asUserError(e, parent);
   });
-  await recoverDir(final);
-  await mkdir(side.building);
+  try {
+    await recoverDir(final);
+    await mkdir(side.building);
+  } catch (e) {
+    throw asUserError(e, final);
+  }
   try {
     await build(side.building);
   } catch (e) {
@@ -212,5 +216,6 @@ async function fsyncDir(dir: string): Promise<void> {
 function asUserError(e: unknown, path: string): unknown {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (e instanceof UserError || typeof code !== "string") return e;
-  return new UserError(`${path}: cannot write: ${(e as Error).message}`, { file: path });
+  const why = code === "EROFS" ? "read-only file system" : code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOSPC" ? "no space left on the device" : (e as Error).message;
+  return new UserError(`error P902: ${path}: cannot write: ${why}`, { file: path });
 }

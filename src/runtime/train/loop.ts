@@ -4,12 +4,13 @@
  * at the end of the data), the learning-rate schedule, logging, evaluation, checkpoints that
  * resume, and the metrics file and loss curve beside them.
  */
-import { readdir, rm } from "node:fs/promises";
+import { rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { SaveSpec } from "../../check/spec.js";
 import { saveAdapter } from "../adapter/index.js";
 import { makeBatches, type Batch, type Example } from "../data/index.js";
 import { writeFileAtomic } from "../io/atomic.js";
+import { checkpointSteps, claimRoot, clearEarlierRun } from "../io/outputs.js";
 import type { MicroBatch, StepOutcome, TrainBackend } from "./backend.js";
 import { STATE_FORMAT, writeTrainerFiles, type TrainerPosition } from "./checkpoint.js";
 import { lossCurveSvg } from "./curve.js";
@@ -20,10 +21,13 @@ export interface StepLog {
   step: number;
   totalSteps: number;
   epoch: number;
+  /** Mean of the per-step losses of the `lossSteps` steps since the last log line (metrics.jsonl has each). */
   loss: number;
+  lossSteps: number;
   lr: number;
   gradNorm?: number;
   tokens: number;
+  /** Over the steps after this invocation's first, which also compiles kernels: NaN until then. */
   tokensPerSecond: number;
   elapsed: number;
   eta: number;
@@ -48,6 +52,8 @@ export interface RunResult {
   losses: number[];
   evals: EvalLog[];
   saved: string[];
+  /** Set when the run stopped early on request: the step it stopped after and the checkpoint saved there, if the spec saves. */
+  interrupted?: { step: number; dir?: string };
 }
 
 export function toMicro(b: Batch): MicroBatch {
@@ -92,6 +98,10 @@ function needsState(s: Session, step: number, epochEnded: number | undefined): b
 export interface RunOptions {
   /** Where a resumed run picks up (from a checkpoint's trainer_state.json); the backend is restored already. */
   resume?: TrainerPosition;
+  /** --overwrite: an earlier run's checkpoints in a checkpoint root go once this run's first is saved. */
+  overwrite?: boolean;
+  /** Aborted: stop after the step in flight, save a checkpoint that resumes, and return. */
+  stop?: AbortSignal;
 }
 
 export async function runTraining(s: Session, backend: TrainBackend, report: Reporter, opts: RunOptions = {}): Promise<RunResult> {
@@ -101,9 +111,14 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
   const from = opts.resume;
   const result: RunResult = { steps: from?.step ?? 0, losses: [...(from?.losses ?? [])], evals: [...(from?.evals ?? [])], saved: [] };
   const started = Date.now();
+  // Rates count from the end of this invocation's first step: that one also compiles the kernels.
+  let timedFrom = 0;
+  let timedTokens = 0;
   let tokens = 0;
   let windowLoss = 0;
   let windowSteps = 0;
+  const claimed = new Set<string>();
+  const stopping = () => opts.stop?.aborted === true;
 
   const save = async (dir: string, step: number, position?: TrainerPosition) => {
     const pattern = await backend.rankPattern();
@@ -118,9 +133,28 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
   };
   const periodic = async (sv: SaveSpec, step: number, position: TrainerPosition) => {
     const root = resolve(s.baseDir, sv.dir);
+    const first = !claimed.has(root);
+    if (first) await claimRoot(root, resolve(s.spec.file));
+    claimed.add(root);
     await save(join(root, `checkpoint-${step}`), step, position);
-    if (sv.keep !== undefined) await rotate(root, sv.keep);
+    if (first && opts.overwrite && !from) await clearEarlierRun(root, step);
+    if (sv.keep !== undefined) await rotate(root, sv.keep, step);
     await writeMetrics(root, result, s);
+    return join(root, `checkpoint-${step}`);
+  };
+  /** Where an interrupted run leaves a checkpoint that resumes: the first checkpoint root, else the first final save folder. */
+  const saveInterrupted = async (step: number, position: TrainerPosition): Promise<string | undefined> => {
+    const periodicSave = s.spec.save.find((x) => x.every);
+    if (periodicSave) {
+      const dir = join(resolve(s.baseDir, periodicSave.dir), `checkpoint-${step}`);
+      return result.saved.includes(dir) ? dir : await periodic(periodicSave, step, position);
+    }
+    const once = s.spec.save.find((x) => !x.every);
+    if (!once) return undefined;
+    const root = resolve(s.baseDir, once.dir);
+    await save(root, step, position);
+    await writeMetrics(root, result, s);
+    return root;
   };
 
   let epoch = from?.epoch ?? 0;
@@ -138,7 +172,7 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
       const epochEnded = g === groups.length - 1 ? epoch + 1 : undefined;
       const current = pending ?? backend.step(group, lr);
       pending = undefined;
-      if (g + 1 < groups.length && stepNo < total && !needsState(s, stepNo, epochEnded)) {
+      if (g + 1 < groups.length && stepNo < total && !needsState(s, stepNo, epochEnded) && !stopping()) {
         pending = backend.step(groups[g + 1]!, lrAt(t, stepNo, total));
         // Should this step fail first, the next one's failure is not also reported as unhandled.
         pending.catch(() => undefined);
@@ -146,17 +180,25 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
       const out = await current;
       result.steps++;
       result.losses.push(out.loss);
-      tokens += group.reduce((a, m) => a + m.tokens, 0);
+      const groupTokens = group.reduce((a, m) => a + m.tokens, 0);
+      tokens += groupTokens;
       windowLoss += out.loss;
       windowSteps++;
       const step = result.steps;
-      const elapsed = (Date.now() - started) / 1000;
+      const now = Date.now();
+      const elapsed = (now - started) / 1000;
       const stepsHere = step - (from?.step ?? 0);
+      if (stepsHere === 1) timedFrom = now;
+      else timedTokens += groupTokens;
+      const timed = Math.max((now - timedFrom) / 1000, 1e-9);
       if (due(t.logEvery, step, epochEnded) || step === total || stepsHere === 1) {
         report.step({
-          step, totalSteps: total, epoch: epoch + (g + 1) / groups.length, loss: windowLoss / windowSteps, lr,
+          step, totalSteps: total, epoch: epoch + (g + 1) / groups.length, loss: windowLoss / windowSteps, lossSteps: windowSteps, lr,
           ...(out.gradNorm !== undefined ? { gradNorm: out.gradNorm } : {}),
-          tokens, tokensPerSecond: tokens / Math.max(elapsed, 1e-9), elapsed, eta: (elapsed / stepsHere) * (total - step),
+          tokens,
+          tokensPerSecond: stepsHere > 1 ? timedTokens / timed : NaN,
+          elapsed,
+          eta: stepsHere > 1 ? (timed / (stepsHere - 1)) * (total - step) : NaN,
         });
         windowLoss = 0;
         windowSteps = 0;
@@ -174,6 +216,14 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
       const position: TrainerPosition = { step, ...next, totalSteps: total, losses: result.losses, evals: result.evals };
       for (const sv of s.spec.save.filter((x) => x.every)) {
         if (due(sv.every!, step, epochEnded) || (last && !result.saved.some((d) => d.endsWith(`checkpoint-${step}`)))) await periodic(sv, step, position);
+      }
+      // Let a signal's handler run: a CPU backend's steps never wait on I/O of their own.
+      if (opts.stop) await new Promise((r) => setImmediate(r));
+      // A stop request waits for the step already submitted, so the checkpoint is of a whole step.
+      if (stopping() && !pending && !last) {
+        const dir = await saveInterrupted(step, position);
+        result.interrupted = dir ? { step, dir } : { step };
+        return result;
       }
     }
   }
@@ -196,9 +246,12 @@ async function writeMetrics(root: string, r: RunResult, s: Session): Promise<voi
   await writeFileAtomic(join(root, "loss.svg"), lossCurveSvg(r.losses, r.evals, `${basename(s.spec.file)}: loss per optimizer step`));
 }
 
-/** Keeps the newest `keep` checkpoint-N folders under `root`. */
-async function rotate(root: string, keep: number): Promise<void> {
-  const entries = (await readdir(root)).map((n) => ({ n, step: /^checkpoint-(\d+)$/.exec(n)?.[1] })).filter((x) => x.step !== undefined);
-  entries.sort((a, b) => Number(a.step) - Number(b.step));
-  for (const e of entries.slice(0, Math.max(0, entries.length - keep))) await rm(join(root, e.n), { recursive: true, force: true });
+/**
+ * Keeps the newest `keep` checkpoint-N folders of this run under `root`: those up to `step`, the
+ * one just written always among them. Folders past `step` (left by a run that went further before
+ * this one resumed from an earlier checkpoint) are not this run's to count or delete.
+ */
+async function rotate(root: string, keep: number, step: number): Promise<void> {
+  const mine = checkpointSteps(root).filter((n) => n <= step && n !== step);
+  for (const n of mine.slice(0, Math.max(0, mine.length - (keep - 1)))) await rm(join(root, `checkpoint-${n}`), { recursive: true, force: true });
 }

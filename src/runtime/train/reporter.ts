@@ -17,11 +17,11 @@ function stepText(s: StepLog): string {
   const parts = [
     `step ${s.step}/${s.totalSteps}`,
     `epoch ${s.epoch.toFixed(2)}`,
-    `loss ${s.loss.toFixed(4)}`,
+    s.lossSteps > 1 ? `loss ${s.loss.toFixed(4)} (mean of ${s.lossSteps} steps)` : `loss ${s.loss.toFixed(4)}`,
     `lr ${s.lr.toExponential(2)}`,
     ...(s.gradNorm !== undefined ? [`grad_norm ${s.gradNorm.toFixed(3)}`] : []),
-    `${s.tokensPerSecond.toFixed(0)} tok/s`,
-    `eta ${clock(s.eta)}`,
+    // The first step of a run also compiles the kernels: rates start from the second.
+    ...(Number.isFinite(s.tokensPerSecond) ? [`${s.tokensPerSecond.toFixed(0)} tok/s`, `eta ${clock(s.eta)}`] : ["tok/s and eta from the next step"]),
   ];
   return parts.join("  ");
 }
