@@ -143,9 +143,14 @@ function loraEpilogue(
 ): Epilogue {
   const r = lora.rank;
   if (!Number.isInteger(r) || r < 1) throw new Error(`linear_fused: bad LoRA rank ${r}`);
+  // With r a multiple of 4, u and B rows are read as vec4: a quarter of the loads, which on
+  // llvmpipe are done lane by lane and dominated the JIT time of the whole kernel.
+  const v4 = r % 4 === 0;
+  const r4 = r / 4;
+  const elemType = v4 ? "array<vec4<f32>>" : "array<f32>";
   const bindings: EpilogueBinding[] = [
-    { name: lora.u, type: "array<f32>", access: "read", elem: "f32" },
-    { name: lora.b, type: "array<f32>", access: "read", elem: "f32" },
+    { name: lora.u, type: elemType, access: "read", elem: "f32" },
+    { name: lora.b, type: elemType, access: "read", elem: "f32" },
   ];
   if (lora.ranknum) bindings.push({ name: lora.ranknum.name, type: "array<f32>", access: "read", elem: "f32" });
   // AdaLoRA's scale reads ranknum at run time, as rank_scale does: factor / (ranknum[0] + eps).
@@ -153,18 +158,42 @@ function loraEpilogue(
   if (residual !== undefined) bindings.push({ name: residual, type: "array<f32>", access: "read", elem: "f32" });
   // Rows shared across a subgroup: B of the thread's columns and u of the lane's own rows are
   // loaded once, and each row's terms are summed just before its stores from broadcast u values.
+  // With vec4 rows, a row's terms are vec4 over four of the thread's columns (`rowVec`).
+  let rowVec = false;
   const prepareShared = (cols: string[], sh: SharedRows): string => {
     const L: string[] = [scaleDecl];
+    rowVec = v4 && cols.length % 4 === 0;
+    if (rowVec) {
+      cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r4}u;`));
+      for (let j = 0; j < r4; j++) cols.forEach((_, c) => L.push(`let lb${c}_${j} = ${lora.b}[lora_b${c} + ${j}u];`));
+      sh.laneRows.forEach((row, g) => {
+        for (let j = 0; j < r4; j++) L.push(`let lu${g}_${j} = ${lora.u}[${row} * ${r4}u + ${j}u];`);
+      });
+      return L.join("\n");
+    }
     cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r}u;`));
-    for (let j = 0; j < r; j++) cols.forEach((_, c) => L.push(`let lb${c}_${j} = ${lora.b}[lora_b${c} + ${j}u];`));
+    for (let j = 0; j < r; j++) cols.forEach((_, c) => L.push(`let lb${c}_${j} = ${at(lora.b, `lora_b${c}`, j)};`));
     sh.laneRows.forEach((row, g) => {
-      for (let j = 0; j < r; j++) L.push(`let lu${g}_${j} = ${lora.u}[${row} * ${r}u + ${j}u];`);
+      for (let j = 0; j < r; j++) L.push(`let lu${g}_${j} = ${at(lora.u, `${row} * ${r}u`, j)};`);
     });
     return L.join("\n");
   };
+  // Element j of a row starting at scalar offset `base` (a multiple of r).
+  const at = (buf: string, base: string, j: number | string): string =>
+    v4 ? (typeof j === "number" ? `${buf}[(${base}) / 4u + ${Math.floor(j / 4)}u][${j % 4}]` : `${buf}[(${base} + ${j}) / 4u][(${j}) % 4u]`) : `${buf}[${base} + ${j}${typeof j === "number" ? "u" : ""}]`;
   const prepareRow = (i: number, cols: string[], sh: SharedRows): string => {
     const g = Math.floor(i / sh.sg);
     const L: string[] = [];
+    if (rowVec) {
+      const Q = cols.length / 4;
+      for (let q = 0; q < Q; q++) L.push(`var lora${i}_${q} = vec4<f32>(0.0);`);
+      for (let j4 = 0; j4 < r4; j4++) {
+        L.push(`let lu_${i}_${j4} = ${sh.broadcast(`lu${g}_${j4}`, i)};`);
+        for (let t = 0; t < 4; t++)
+          for (let q = 0; q < Q; q++) L.push(`lora${i}_${q} += lu_${i}_${j4}[${t}] * vec4<f32>(${[0, 1, 2, 3].map((c) => `lb${4 * q + c}_${j4}[${t}]`).join(", ")});`);
+      }
+      return L.join("\n");
+    }
     cols.forEach((_, c) => L.push(`var lora${i}_${c} = 0.0;`));
     for (let j = 0; j < r; j++) {
       L.push(`let lu_${i}_${j} = ${sh.broadcast(`lu${g}_${j}`, i)};`);
@@ -174,10 +203,20 @@ function loraEpilogue(
   };
   const prepare = (rows: string[], cols: string[], sh?: SharedRows): string => {
     if (sh) return prepareShared(cols, sh);
+    rowVec = false;
     const L: string[] = [scaleDecl];
-    rows.forEach((m, i) => L.push(`let lora_u${i} = min(${m}, M - 1u) * ${r}u;`));
-    cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r}u;`));
+    rows.forEach((m, i) => L.push(`let lora_u${i} = min(${m}, M - 1u) * ${v4 ? r4 : r}u;`));
+    cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${v4 ? r4 : r}u;`));
     rows.forEach((_, i) => cols.forEach((_, c) => L.push(`var lora${i}_${c} = 0.0;`)));
+    if (v4) {
+      // Four terms per iteration, still in the order j = 0..r-1.
+      L.push(`for (var j = 0u; j < ${r4}u; j++) {`);
+      rows.forEach((_, i) => L.push(`  let lu${i} = ${lora.u}[lora_u${i} + j];`));
+      cols.forEach((_, c) => L.push(`  let lb${c} = ${lora.b}[lora_b${c} + j];`));
+      for (let t = 0; t < 4; t++) rows.forEach((_, i) => cols.forEach((_, c) => L.push(`  lora${i}_${c} += lu${i}[${t}] * lb${c}[${t}];`)));
+      L.push(`}`);
+      return L.join("\n");
+    }
     L.push(`for (var j = 0u; j < ${r}u; j++) {`);
     rows.forEach((_, i) => L.push(`  let lu${i} = ${lora.u}[lora_u${i} + j];`));
     cols.forEach((_, c) => L.push(`  let lb${c} = ${lora.b}[lora_b${c} + j];`));
@@ -186,11 +225,12 @@ function loraEpilogue(
     return L.join("\n");
   };
   const s = lora.ranknum ? "lora_s" : f32(lora.scale);
+  const term = (row: number, col: number) => (rowVec ? `lora${row}_${Math.floor(col / 4)}[${col % 4}]` : `lora${row}_${col}`);
   return {
     bindings,
     prepare,
     prepareRow,
-    apply: (v, m, n, at) => `${v} + ${s} * lora${at.row}_${at.col}${residual !== undefined ? ` + ${residual}[${m} * N + ${n}]` : ""}`,
+    apply: (v, m, n, pos) => `${v} + ${s} * ${term(pos.row, pos.col)}${residual !== undefined ? ` + ${residual}[${m} * N + ${n}]` : ""}`,
   };
 }
 
