@@ -54,6 +54,9 @@ const CASES: Case[] = [
   { M: 11, K: 9, N: 37, transposed: false, bias: true, r: 8, residual: true, variant: "tiled" },
   { M: 3, K: 12, N: 40, transposed: false, bias: true, r: 4, residual: true },
   { M: 27, K: 13, N: 41, transposed: true, bias: true, r: 16, residual: true, ranknum: 3 },
+  // N % 4 == 0 binds the residual as vec4: shared rows load it per row, fewer rows index it.
+  { M: 21, K: 12, N: 44, transposed: false, bias: true, r: 0, residual: true },
+  { M: 3, K: 7, N: 36, transposed: true, bias: false, r: 0, residual: true },
 ];
 
 function label(c: Case): string {

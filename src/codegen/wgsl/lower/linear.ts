@@ -4,7 +4,8 @@
  * (torch [N,K] weights, or GPT-2 Conv1D [K,N] when `transposed`) and the contract's binding names
  * (`in<i>`, `out0`). A weight the program stores as f16 (frozen, precision f16) is read as f16.
  */
-import { matmulKernel, type Epilogue, type EpilogueBinding, type SharedRows } from "../matmul/index.js";
+import { sharedLoadLanes, type DeviceCaps } from "../caps.js";
+import { matmulKernel, type BlockPos, type Epilogue, type EpilogueBinding, type SharedRows } from "../matmul/index.js";
 import { f32 } from "../render.js";
 import { lowering, registerLowerings } from "./registry.js";
 import { numel, type LowerContext, type Lowered } from "./types.js";
@@ -23,12 +24,53 @@ function alphaOf(ctx: LowerContext): number | undefined {
   return typeof a === "number" && a !== 1 ? a : undefined;
 }
 
-/** An epilogue adding input `slot` (same shape as the output) elementwise. */
-function residualEpilogue(slot: number): Epilogue {
-  const name = `in${slot}`;
+/**
+ * The residual input of linear_fused (same shape as the output). Where rows are shared across a
+ * subgroup (CPU adapters) and N % 4 == 0 it is bound as vec4 and each row's columns are loaded
+ * as vec4 once, before that row's stores: four scalar loads per stored vec4, each done lane by lane
+ * on llvmpipe, took seconds of JIT per kernel.
+ */
+interface Residual {
+  binding: EpilogueBinding;
+  /** Called from the epilogue's prepare. */
+  begin(rows: string[], shared: SharedRows | undefined): void;
+  /** Statements before row `row`'s stores (shared rows only). */
+  row(row: number, cols: string[]): string[];
+  /** The residual at element (m, n), element `pos` of the thread's block. */
+  term(m: string, n: string, pos: BlockPos): string;
+}
+
+function residualInput(name: string, N: number, caps: DeviceCaps): Residual {
+  const vec = sharedLoadLanes(caps) > 0 && N % 4 === 0;
+  let rowExprs: string[] | undefined;
   return {
-    bindings: [{ name, type: "array<f32>", access: "read", elem: "f32" }],
-    apply: (v, m, n) => `${v} + ${name}[${m} * N + ${n}]`,
+    binding: { name, type: vec ? "array<vec4<f32>>" : "array<f32>", access: "read", elem: "f32" },
+    begin: (rows, shared) => {
+      rowExprs = vec && shared ? rows : undefined;
+    },
+    row: (i, cols) => {
+      if (!rowExprs) return [];
+      const L: string[] = [];
+      for (let q = 0; q < cols.length / 4; q++) L.push(`let res${i}_${q} = ${name}[min((min(${rowExprs[i]}, M - 1u) * N + ${cols[4 * q]}) / 4u, M * N / 4u - 1u)];`);
+      return L;
+    },
+    term: (m, n, pos) => {
+      if (rowExprs) return `res${pos.row}_${Math.floor(pos.col / 4)}[${pos.col % 4}]`;
+      return vec ? `${name}[(${m} * N + ${n}) / 4u][(${m} * N + ${n}) % 4u]` : `${name}[${m} * N + ${n}]`;
+    },
+  };
+}
+
+/** An epilogue adding a residual input elementwise. */
+function residualEpilogue(res: Residual): Epilogue {
+  return {
+    bindings: [res.binding],
+    prepare: (rows, _cols, shared) => {
+      res.begin(rows, shared);
+      return "";
+    },
+    prepareRow: (i, cols) => res.row(i, cols).join("\n"),
+    apply: (v, m, n, pos) => `${v} + ${res.term(m, n, pos)}`,
   };
 }
 
@@ -112,11 +154,8 @@ function linearFused(ctx: LowerContext): Lowered {
   for (let i = 0; i < ctx.inputs.length; i++)
     if (i !== 1 && ctx.inputs[i]!.dtype !== "f32") throw new Error(`linear_fused: input ${i} must be f32, got ${ctx.inputs[i]!.dtype}`);
   const rank = lora ? ctx.inputs[lora.u]!.shape[ctx.inputs[lora.u]!.shape.length - 1]! : 0;
-  const epilogue = lora
-    ? loraEpilogue({ u: `in${lora.u}`, b: `in${lora.b}`, scale: lora.scale, rank, ranknum }, residual !== undefined ? `in${residual}` : undefined)
-    : residual !== undefined
-      ? residualEpilogue(residual)
-      : undefined;
+  const res = residual !== undefined ? residualInput(`in${residual}`, N, ctx.caps) : undefined;
+  const epilogue = lora ? loraEpilogue({ u: `in${lora.u}`, b: `in${lora.b}`, scale: lora.scale, rank, ranknum }, res) : res ? residualEpilogue(res) : undefined;
   const tag = `${t ? "_t" : ""}${f16 ? "_f16" : ""}${bias !== undefined ? "_b" : ""}${lora ? `_r${rank}` : ""}${residual !== undefined ? "_res" : ""}`;
   const k = matmulKernel(
     {
@@ -139,7 +178,7 @@ function linearFused(ctx: LowerContext): Lowered {
  */
 function loraEpilogue(
   lora: { u: string; b: string; scale: number; rank: number; ranknum: { name: string; eps: number } | undefined },
-  residual: string | undefined,
+  residual: Residual | undefined,
 ): Epilogue {
   const r = lora.rank;
   if (!Number.isInteger(r) || r < 1) throw new Error(`linear_fused: bad LoRA rank ${r}`);
@@ -155,12 +194,13 @@ function loraEpilogue(
   if (lora.ranknum) bindings.push({ name: lora.ranknum.name, type: "array<f32>", access: "read", elem: "f32" });
   // AdaLoRA's scale reads ranknum at run time, as rank_scale does: factor / (ranknum[0] + eps).
   const scaleDecl = lora.ranknum ? `let lora_s = ${f32(lora.scale)} / (${lora.ranknum.name}[0] + ${f32(lora.ranknum.eps)});` : "";
-  if (residual !== undefined) bindings.push({ name: residual, type: "array<f32>", access: "read", elem: "f32" });
+  if (residual) bindings.push(residual.binding);
   // Rows shared across a subgroup: B of the thread's columns and u of the lane's own rows are
   // loaded once, and each row's terms are summed just before its stores from broadcast u values.
   // With vec4 rows, a row's terms are vec4 over four of the thread's columns (`rowVec`).
   let rowVec = false;
-  const prepareShared = (cols: string[], sh: SharedRows): string => {
+  const prepareShared = (rows: string[], cols: string[], sh: SharedRows): string => {
+    residual?.begin(rows, sh);
     const L: string[] = [scaleDecl];
     rowVec = v4 && cols.length % 4 === 0;
     if (rowVec) {
@@ -183,7 +223,7 @@ function loraEpilogue(
     v4 ? (typeof j === "number" ? `${buf}[(${base}) / 4u + ${Math.floor(j / 4)}u][${j % 4}]` : `${buf}[(${base} + ${j}) / 4u][(${j}) % 4u]`) : `${buf}[${base} + ${j}${typeof j === "number" ? "u" : ""}]`;
   const prepareRow = (i: number, cols: string[], sh: SharedRows): string => {
     const g = Math.floor(i / sh.sg);
-    const L: string[] = [];
+    const L: string[] = residual ? residual.row(i, cols) : [];
     if (rowVec) {
       const Q = cols.length / 4;
       for (let q = 0; q < Q; q++) L.push(`var lora${i}_${q} = vec4<f32>(0.0);`);
@@ -202,8 +242,9 @@ function loraEpilogue(
     return L.join("\n");
   };
   const prepare = (rows: string[], cols: string[], sh?: SharedRows): string => {
-    if (sh) return prepareShared(cols, sh);
+    if (sh) return prepareShared(rows, cols, sh);
     rowVec = false;
+    residual?.begin(rows, undefined);
     const L: string[] = [scaleDecl];
     rows.forEach((m, i) => L.push(`let lora_u${i} = min(${m}, M - 1u) * ${v4 ? r4 : r}u;`));
     cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${v4 ? r4 : r}u;`));
@@ -230,7 +271,7 @@ function loraEpilogue(
     bindings,
     prepare,
     prepareRow,
-    apply: (v, m, n, pos) => `${v} + ${s} * ${term(pos.row, pos.col)}${residual !== undefined ? ` + ${residual}[${m} * N + ${n}]` : ""}`,
+    apply: (v, m, n, pos) => `${v} + ${s} * ${term(pos.row, pos.col)}${residual ? ` + ${residual.term(m, n, pos)}` : ""}`,
   };
 }
 
