@@ -60,7 +60,7 @@ file says. By default every step runs on the WebGPU device (a GPU, or Mesa's llv
       const trunc = s.stats.train.truncatedResponseShare;
       if (trunc > 0.2) report.info(`warning P606: ${(trunc * 100).toFixed(0)}% of responses were cut to fit the length budget`);
       const adalora = adaloraAllocation(s);
-      const backend: TrainBackend = device === "gpu" ? await openGpuBackend(s) : new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adalora);
+      const backend: TrainBackend = device === "gpu" ? await openGpuBackend(s, undefined, { compiling: (d, t) => report.compiling?.(d, t) }) : new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adalora);
       const resume = typeof values.resume === "string" ? await resumeFrom(resolve(values.resume), s, backend) : undefined;
       if (resume) report.info(`resuming at step ${resume.step} of ${resume.totalSteps} from ${values.resume}`);
       await runTraining(s, backend, report, resume ? { resume } : {});
