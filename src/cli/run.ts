@@ -95,7 +95,7 @@ the current step and saves a checkpoint to resume from.`,
       const adalora = adaloraAllocation(s);
       const ada = s.spec.methods.find((m) => m.method === "adalora");
       if (adalora && ada?.method === "adalora") report.info(adaloraScheduleText(adalora, ada.options.init_r, s.totalSteps));
-      const backend: TrainBackend = dev ? await openGpuBackend(s, dev) : new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adalora);
+      const backend: TrainBackend = dev ? await openGpuBackend(s, dev, { compiling: (d, t) => report.compiling?.(d, t) }) : new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adalora);
       const resume = resumeDir ? await resumeFrom(resolve(resumeDir), s, backend) : undefined;
       if (resume) report.info(`resuming at step ${resume.step} of ${resume.totalSteps} from ${resumeDir}`);
       const stop = new AbortController();

@@ -49,6 +49,14 @@ const CASES: Case[] = [
   // AdaLoRA: all eight bindings (x, W, bias, out, u, B, ranknum, residual), shared rows and not.
   { M: 70, K: 24, N: 36, transposed: false, bias: true, r: 12, residual: true, ranknum: 7 },
   { M: 5, K: 10, N: 9, transposed: false, bias: true, r: 3, residual: true, ranknum: 2 },
+  // Ranks a multiple of 4 read u and B as vec4: in the tiled form, per row below one subgroup
+  // (M = 3), and shared rows with odd M, N and two vec4 per row (r = 8 over 4 + 4, r = 16).
+  { M: 11, K: 9, N: 37, transposed: false, bias: true, r: 8, residual: true, variant: "tiled" },
+  { M: 3, K: 12, N: 40, transposed: false, bias: true, r: 4, residual: true },
+  { M: 27, K: 13, N: 41, transposed: true, bias: true, r: 16, residual: true, ranknum: 3 },
+  // N % 4 == 0 binds the residual as vec4: shared rows load it per row, fewer rows index it.
+  { M: 21, K: 12, N: 44, transposed: false, bias: true, r: 0, residual: true },
+  { M: 3, K: 7, N: 36, transposed: true, bias: false, r: 0, residual: true },
 ];
 
 function label(c: Case): string {

@@ -4,6 +4,7 @@
 // in a module-level map for the life of the process and are never dropped.
 
 import { create, globals } from "webgpu";
+import { keepMesaCacheWithPefc } from "./shader-cache.js";
 
 let globalsInstalled = false;
 const instances = new Map<string, GPU>();
@@ -40,6 +41,7 @@ export function gpuInstance(flags: readonly string[]): GPU {
   const key = flags.join(" ");
   let gpu = instances.get(key);
   if (!gpu) {
+    if (instances.size === 0) keepMesaCacheWithPefc();
     gpu = create([...flags]);
     instances.set(key, gpu);
   }

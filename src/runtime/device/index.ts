@@ -11,3 +11,6 @@ export { adapterName } from "./adapter-info.js";
 export { instanceFlags, DEFAULT_ENABLE_TOGGLES, DEFAULT_DISABLE_TOGGLES, type InstanceToggles } from "./gpu.js";
 export { chooseMatmulVariant, measureMatmul, type ChooseOptions, type VariantChoice } from "./choose-variant.js";
 export { defaultKernelCacheFile, readChoice, writeChoice, type CachedChoice } from "./kernel-cache.js";
+export { compileKernels, distinctKernels, type CompileOptions, type CompileReport } from "./compile.js";
+export { keepMesaCacheWithPefc, mesaDiskCacheEnabled } from "./shader-cache.js";
+export { pefcCacheDir } from "./kernel-cache.js";

@@ -22,9 +22,14 @@ interface CacheFile {
   devices: Record<string, Record<string, CachedChoice>>;
 }
 
-export function defaultKernelCacheFile(env: NodeJS.ProcessEnv = process.env): string {
+/** pefc's cache folder: $XDG_CACHE_HOME/pefc, or ~/.cache/pefc. */
+export function pefcCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   const base = env["XDG_CACHE_HOME"] && env["XDG_CACHE_HOME"].length > 0 ? env["XDG_CACHE_HOME"] : join(homedir(), ".cache");
-  return join(base, "pefc", "kernels.json");
+  return join(base, "pefc");
+}
+
+export function defaultKernelCacheFile(env: NodeJS.ProcessEnv = process.env): string {
+  return join(pefcCacheDir(env), "kernels.json");
 }
 
 async function load(file: string): Promise<CacheFile> {

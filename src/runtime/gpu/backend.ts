@@ -50,6 +50,8 @@ export interface GpuBackendOptions {
   maxBindingBytes?: number;
   adalora?: AdaloraAllocation;
   padId?: number;
+  /** Told how many of the program's kernels are compiled so far (done of total). */
+  compiling?: (done: number, total: number) => void;
 }
 
 /** Dropout keys for one entry at one step, exactly as the reference executor derives them. */
@@ -83,7 +85,7 @@ export class GpuBackend implements TrainBackend {
 
   static async create(dev: Device, o: GpuBackendOptions): Promise<GpuBackend> {
     const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: capsWithin(dev.caps, o.maxBindingBytes), matmul: o.matmul, f16Weights: o.f16Weights === true, fusedUpdate: o.fusedUpdate !== false });
-    const exec = await ProgramExecutor.create(dev, program);
+    const exec = await ProgramExecutor.create(dev, program, o.compiling);
     const b = new GpuBackend(dev, program, exec, o);
     if (o.adalora) b.allocator = await GpuRankAllocator.create(dev, o.adalora.config, b.allocationMatrices(o.adalora));
     await b.uploadParams();

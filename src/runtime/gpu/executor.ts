@@ -4,7 +4,7 @@
  * recorded into a caller's encoder. Dispatches share one compute pass until a copy ends it.
  */
 import type { Command, Program, Slice } from "../../codegen/wgsl/program/index.js";
-import type { Device } from "../device/index.js";
+import { compileKernels, type Device } from "../device/index.js";
 
 export class ProgramExecutor {
   readonly buffers: GPUBuffer[];
@@ -17,10 +17,13 @@ export class ProgramExecutor {
     this.buffers = program.buffers.map((b) => dev.createBuffer(b.bytes, `${b.role}:${b.label}`));
   }
 
-  /** Creates the buffers and compiles every kernel. */
-  static async create(dev: Device, program: Program): Promise<ProgramExecutor> {
+  /**
+   * Creates the buffers and compiles every kernel, all requested at once (and on CPU adapters
+   * dispatched once each, spread over helper devices: see device/compile.ts).
+   */
+  static async create(dev: Device, program: Program, compiling?: (done: number, total: number) => void): Promise<ProgramExecutor> {
     const ex = new ProgramExecutor(dev, program);
-    await dev.prepare(...program.kernels);
+    await compileKernels(dev, program.kernels, compiling ? { progress: compiling } : {});
     return ex;
   }
 

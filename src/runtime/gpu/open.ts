@@ -17,7 +17,7 @@ export function longestExample(s: Session): number {
 }
 
 /** `options` overrides what the session implies (the bench's unfused baseline plans updates per op). */
-export async function openGpuBackend(s: Session, device?: Device, options: Pick<GpuBackendOptions, "fusedUpdate"> = {}): Promise<GpuBackend> {
+export async function openGpuBackend(s: Session, device?: Device, options: Pick<GpuBackendOptions, "fusedUpdate" | "compiling"> = {}): Promise<GpuBackend> {
   const dev = device ?? (await openDevice());
   const f16 = s.spec.train.precision === "f16";
   if (f16 && !dev.caps.f16) throw new DiagnosticsError([diag("P802", s.spec.file, s.spec.train.span, [dev.info.adapter.description || "this device"])]);

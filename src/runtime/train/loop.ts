@@ -45,6 +45,8 @@ export interface Reporter {
   eval(e: EvalLog): void;
   saved(dir: string, step: number): void;
   info(text: string): void;
+  /** Kernels compiled so far before the first step (from 0 of total to total of total). */
+  compiling?(done: number, total: number): void;
 }
 
 export interface RunResult {

@@ -34,9 +34,28 @@ export interface ReporterOptions {
   bar?(text: string): void;
 }
 
+/** Whether a log line is due at `done` of `total`: the start, the end and about every quarter. */
+function compileLineDue(done: number, total: number, parts: number): boolean {
+  const every = Math.max(1, Math.ceil(total / parts));
+  return done === 0 || done === total || done % every === 0;
+}
+
+function compilingText(done: number, total: number, started: number): string {
+  return done === total ? `compiled ${total} kernels in ${((Date.now() - started) / 1000).toFixed(1)} s` : `compiling kernels ${done}/${total}`;
+}
+
 export function makeReporter(o: ReporterOptions): Reporter {
+  let compileStart = Date.now();
+  const compileClock = (done: number) => {
+    if (done === 0) compileStart = Date.now();
+    return compileStart;
+  };
   if (o.json) {
     return {
+      compiling: (done, total) => {
+        const at = compileClock(done);
+        if (compileLineDue(done, total, 10)) o.write(JSON.stringify({ event: "compiling", done, total, elapsed: (Date.now() - at) / 1000 }));
+      },
       step: (s) => o.write(JSON.stringify({ event: "step", ...s })),
       eval: (e) => o.write(JSON.stringify({ event: "eval", ...e })),
       saved: (dir, step) => o.write(JSON.stringify({ event: "saved", dir, step })),
@@ -50,6 +69,10 @@ export function makeReporter(o: ReporterOptions): Reporter {
       bar(`\r\x1b[2K${line}\n${last}`);
     };
     return {
+      compiling: (done, total) => {
+        const at = compileClock(done);
+        bar(`\r\x1b[2K${compilingText(done, total, at)}${done === total ? "\n" : ""}`);
+      },
       step: (s) => {
         const width = 24;
         const filled = Math.round((width * s.step) / s.totalSteps);
@@ -63,6 +86,10 @@ export function makeReporter(o: ReporterOptions): Reporter {
     };
   }
   return {
+    compiling: (done, total) => {
+      const at = compileClock(done);
+      if (compileLineDue(done, total, 4)) o.write(compilingText(done, total, at));
+    },
     step: (s) => o.write(stepText(s)),
     eval: (e) => o.write(`eval  step ${e.step}  loss ${e.loss.toFixed(4)}  perplexity ${e.perplexity.toFixed(2)}`),
     saved: (dir) => o.write(`saved ${dir}`),

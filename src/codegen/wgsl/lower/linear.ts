@@ -4,7 +4,8 @@
  * (torch [N,K] weights, or GPT-2 Conv1D [K,N] when `transposed`) and the contract's binding names
  * (`in<i>`, `out0`). A weight the program stores as f16 (frozen, precision f16) is read as f16.
  */
-import { matmulKernel, type Epilogue, type EpilogueBinding, type SharedRows } from "../matmul/index.js";
+import { sharedLoadLanes, type DeviceCaps } from "../caps.js";
+import { matmulKernel, type BlockPos, type Epilogue, type EpilogueBinding, type SharedRows } from "../matmul/index.js";
 import { f32 } from "../render.js";
 import { lowering, registerLowerings } from "./registry.js";
 import { numel, type LowerContext, type Lowered } from "./types.js";
@@ -23,12 +24,53 @@ function alphaOf(ctx: LowerContext): number | undefined {
   return typeof a === "number" && a !== 1 ? a : undefined;
 }
 
-/** An epilogue adding input `slot` (same shape as the output) elementwise. */
-function residualEpilogue(slot: number): Epilogue {
-  const name = `in${slot}`;
+/**
+ * The residual input of linear_fused (same shape as the output). Where rows are shared across a
+ * subgroup (CPU adapters) and N % 4 == 0 it is bound as vec4 and each row's columns are loaded
+ * as vec4 once, before that row's stores: four scalar loads per stored vec4, each done lane by lane
+ * on llvmpipe, took seconds of JIT per kernel.
+ */
+interface Residual {
+  binding: EpilogueBinding;
+  /** Called from the epilogue's prepare. */
+  begin(rows: string[], shared: SharedRows | undefined): void;
+  /** Statements before row `row`'s stores (shared rows only). */
+  row(row: number, cols: string[]): string[];
+  /** The residual at element (m, n), element `pos` of the thread's block. */
+  term(m: string, n: string, pos: BlockPos): string;
+}
+
+function residualInput(name: string, N: number, caps: DeviceCaps): Residual {
+  const vec = sharedLoadLanes(caps) > 0 && N % 4 === 0;
+  let rowExprs: string[] | undefined;
   return {
-    bindings: [{ name, type: "array<f32>", access: "read", elem: "f32" }],
-    apply: (v, m, n) => `${v} + ${name}[${m} * N + ${n}]`,
+    binding: { name, type: vec ? "array<vec4<f32>>" : "array<f32>", access: "read", elem: "f32" },
+    begin: (rows, shared) => {
+      rowExprs = vec && shared ? rows : undefined;
+    },
+    row: (i, cols) => {
+      if (!rowExprs) return [];
+      const L: string[] = [];
+      for (let q = 0; q < cols.length / 4; q++) L.push(`let res${i}_${q} = ${name}[min((min(${rowExprs[i]}, M - 1u) * N + ${cols[4 * q]}) / 4u, M * N / 4u - 1u)];`);
+      return L;
+    },
+    term: (m, n, pos) => {
+      if (rowExprs) return `res${pos.row}_${Math.floor(pos.col / 4)}[${pos.col % 4}]`;
+      return vec ? `${name}[(${m} * N + ${n}) / 4u][(${m} * N + ${n}) % 4u]` : `${name}[${m} * N + ${n}]`;
+    },
+  };
+}
+
+/** An epilogue adding a residual input elementwise. */
+function residualEpilogue(res: Residual): Epilogue {
+  return {
+    bindings: [res.binding],
+    prepare: (rows, _cols, shared) => {
+      res.begin(rows, shared);
+      return "";
+    },
+    prepareRow: (i, cols) => res.row(i, cols).join("\n"),
+    apply: (v, m, n, pos) => `${v} + ${res.term(m, n, pos)}`,
   };
 }
 
@@ -112,11 +154,8 @@ function linearFused(ctx: LowerContext): Lowered {
   for (let i = 0; i < ctx.inputs.length; i++)
     if (i !== 1 && ctx.inputs[i]!.dtype !== "f32") throw new Error(`linear_fused: input ${i} must be f32, got ${ctx.inputs[i]!.dtype}`);
   const rank = lora ? ctx.inputs[lora.u]!.shape[ctx.inputs[lora.u]!.shape.length - 1]! : 0;
-  const epilogue = lora
-    ? loraEpilogue({ u: `in${lora.u}`, b: `in${lora.b}`, scale: lora.scale, rank, ranknum }, residual !== undefined ? `in${residual}` : undefined)
-    : residual !== undefined
-      ? residualEpilogue(residual)
-      : undefined;
+  const res = residual !== undefined ? residualInput(`in${residual}`, N, ctx.caps) : undefined;
+  const epilogue = lora ? loraEpilogue({ u: `in${lora.u}`, b: `in${lora.b}`, scale: lora.scale, rank, ranknum }, res) : res ? residualEpilogue(res) : undefined;
   const tag = `${t ? "_t" : ""}${f16 ? "_f16" : ""}${bias !== undefined ? "_b" : ""}${lora ? `_r${rank}` : ""}${residual !== undefined ? "_res" : ""}`;
   const k = matmulKernel(
     {
@@ -139,32 +178,62 @@ function linearFused(ctx: LowerContext): Lowered {
  */
 function loraEpilogue(
   lora: { u: string; b: string; scale: number; rank: number; ranknum: { name: string; eps: number } | undefined },
-  residual: string | undefined,
+  residual: Residual | undefined,
 ): Epilogue {
   const r = lora.rank;
   if (!Number.isInteger(r) || r < 1) throw new Error(`linear_fused: bad LoRA rank ${r}`);
+  // With r a multiple of 4, u and B rows are read as vec4: a quarter of the loads, which on
+  // llvmpipe are done lane by lane and dominated the JIT time of the whole kernel.
+  const v4 = r % 4 === 0;
+  const r4 = r / 4;
+  const elemType = v4 ? "array<vec4<f32>>" : "array<f32>";
   const bindings: EpilogueBinding[] = [
-    { name: lora.u, type: "array<f32>", access: "read", elem: "f32" },
-    { name: lora.b, type: "array<f32>", access: "read", elem: "f32" },
+    { name: lora.u, type: elemType, access: "read", elem: "f32" },
+    { name: lora.b, type: elemType, access: "read", elem: "f32" },
   ];
   if (lora.ranknum) bindings.push({ name: lora.ranknum.name, type: "array<f32>", access: "read", elem: "f32" });
   // AdaLoRA's scale reads ranknum at run time, as rank_scale does: factor / (ranknum[0] + eps).
   const scaleDecl = lora.ranknum ? `let lora_s = ${f32(lora.scale)} / (${lora.ranknum.name}[0] + ${f32(lora.ranknum.eps)});` : "";
-  if (residual !== undefined) bindings.push({ name: residual, type: "array<f32>", access: "read", elem: "f32" });
+  if (residual) bindings.push(residual.binding);
   // Rows shared across a subgroup: B of the thread's columns and u of the lane's own rows are
   // loaded once, and each row's terms are summed just before its stores from broadcast u values.
-  const prepareShared = (cols: string[], sh: SharedRows): string => {
+  // With vec4 rows, a row's terms are vec4 over four of the thread's columns (`rowVec`).
+  let rowVec = false;
+  const prepareShared = (rows: string[], cols: string[], sh: SharedRows): string => {
+    residual?.begin(rows, sh);
     const L: string[] = [scaleDecl];
+    rowVec = v4 && cols.length % 4 === 0;
+    if (rowVec) {
+      cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r4}u;`));
+      for (let j = 0; j < r4; j++) cols.forEach((_, c) => L.push(`let lb${c}_${j} = ${lora.b}[lora_b${c} + ${j}u];`));
+      sh.laneRows.forEach((row, g) => {
+        for (let j = 0; j < r4; j++) L.push(`let lu${g}_${j} = ${lora.u}[${row} * ${r4}u + ${j}u];`);
+      });
+      return L.join("\n");
+    }
     cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r}u;`));
-    for (let j = 0; j < r; j++) cols.forEach((_, c) => L.push(`let lb${c}_${j} = ${lora.b}[lora_b${c} + ${j}u];`));
+    for (let j = 0; j < r; j++) cols.forEach((_, c) => L.push(`let lb${c}_${j} = ${at(lora.b, `lora_b${c}`, j)};`));
     sh.laneRows.forEach((row, g) => {
-      for (let j = 0; j < r; j++) L.push(`let lu${g}_${j} = ${lora.u}[${row} * ${r}u + ${j}u];`);
+      for (let j = 0; j < r; j++) L.push(`let lu${g}_${j} = ${at(lora.u, `${row} * ${r}u`, j)};`);
     });
     return L.join("\n");
   };
+  // Element j of a row starting at scalar offset `base` (a multiple of r).
+  const at = (buf: string, base: string, j: number | string): string =>
+    v4 ? (typeof j === "number" ? `${buf}[(${base}) / 4u + ${Math.floor(j / 4)}u][${j % 4}]` : `${buf}[(${base} + ${j}) / 4u][(${j}) % 4u]`) : `${buf}[${base} + ${j}${typeof j === "number" ? "u" : ""}]`;
   const prepareRow = (i: number, cols: string[], sh: SharedRows): string => {
     const g = Math.floor(i / sh.sg);
-    const L: string[] = [];
+    const L: string[] = residual ? residual.row(i, cols) : [];
+    if (rowVec) {
+      const Q = cols.length / 4;
+      for (let q = 0; q < Q; q++) L.push(`var lora${i}_${q} = vec4<f32>(0.0);`);
+      for (let j4 = 0; j4 < r4; j4++) {
+        L.push(`let lu_${i}_${j4} = ${sh.broadcast(`lu${g}_${j4}`, i)};`);
+        for (let t = 0; t < 4; t++)
+          for (let q = 0; q < Q; q++) L.push(`lora${i}_${q} += lu_${i}_${j4}[${t}] * vec4<f32>(${[0, 1, 2, 3].map((c) => `lb${4 * q + c}_${j4}[${t}]`).join(", ")});`);
+      }
+      return L.join("\n");
+    }
     cols.forEach((_, c) => L.push(`var lora${i}_${c} = 0.0;`));
     for (let j = 0; j < r; j++) {
       L.push(`let lu_${i}_${j} = ${sh.broadcast(`lu${g}_${j}`, i)};`);
@@ -173,11 +242,22 @@ function loraEpilogue(
     return L.join("\n");
   };
   const prepare = (rows: string[], cols: string[], sh?: SharedRows): string => {
-    if (sh) return prepareShared(cols, sh);
+    if (sh) return prepareShared(rows, cols, sh);
+    rowVec = false;
+    residual?.begin(rows, undefined);
     const L: string[] = [scaleDecl];
-    rows.forEach((m, i) => L.push(`let lora_u${i} = min(${m}, M - 1u) * ${r}u;`));
-    cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${r}u;`));
+    rows.forEach((m, i) => L.push(`let lora_u${i} = min(${m}, M - 1u) * ${v4 ? r4 : r}u;`));
+    cols.forEach((n, c) => L.push(`let lora_b${c} = min(${n}, N - 1u) * ${v4 ? r4 : r}u;`));
     rows.forEach((_, i) => cols.forEach((_, c) => L.push(`var lora${i}_${c} = 0.0;`)));
+    if (v4) {
+      // Four terms per iteration, still in the order j = 0..r-1.
+      L.push(`for (var j = 0u; j < ${r4}u; j++) {`);
+      rows.forEach((_, i) => L.push(`  let lu${i} = ${lora.u}[lora_u${i} + j];`));
+      cols.forEach((_, c) => L.push(`  let lb${c} = ${lora.b}[lora_b${c} + j];`));
+      for (let t = 0; t < 4; t++) rows.forEach((_, i) => cols.forEach((_, c) => L.push(`  lora${i}_${c} += lu${i}[${t}] * lb${c}[${t}];`)));
+      L.push(`}`);
+      return L.join("\n");
+    }
     L.push(`for (var j = 0u; j < ${r}u; j++) {`);
     rows.forEach((_, i) => L.push(`  let lu${i} = ${lora.u}[lora_u${i} + j];`));
     cols.forEach((_, c) => L.push(`  let lb${c} = ${lora.b}[lora_b${c} + j];`));
@@ -186,11 +266,12 @@ function loraEpilogue(
     return L.join("\n");
   };
   const s = lora.ranknum ? "lora_s" : f32(lora.scale);
+  const term = (row: number, col: number) => (rowVec ? `lora${row}_${Math.floor(col / 4)}[${col % 4}]` : `lora${row}_${col}`);
   return {
     bindings,
     prepare,
     prepareRow,
-    apply: (v, m, n, at) => `${v} + ${s} * lora${at.row}_${at.col}${residual !== undefined ? ` + ${residual}[${m} * N + ${n}]` : ""}`,
+    apply: (v, m, n, pos) => `${v} + ${s} * ${term(pos.row, pos.col)}${residual ? ` + ${residual.term(m, n, pos)}` : ""}`,
   };
 }
 

@@ -33,20 +33,26 @@ export function matmulBindings(
   return out;
 }
 
+/**
+ * How a variant names the bias of its block's column `col` when it loaded the thread's biases once
+ * before its stores (a bias load per stored element made llvmpipe's JIT of one kernel take seconds).
+ */
+export type BiasOf = (col: number) => string;
+
 /** The final value of element (m, n) from accumulator expression `acc`. */
-export function outputValue(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos): string {
+export function outputValue(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos, biasOf?: BiasOf): string {
   let v = acc;
   if (p.alpha !== undefined && p.alpha !== 1) v = `${f32(p.alpha)} * ${v}`;
-  if (p.bias) v = `${v} + ${operandNames(p).bias}[${n}]`;
+  if (p.bias) v = `${v} + ${biasOf ? biasOf(at.col) : `${operandNames(p).bias}[${n}]`}`;
   if (p.epilogue) v = p.epilogue.apply(`(${v})`, m, n, at);
   return v;
 }
 
 /** Stores one scalar at C[m*N + n], element `at` of the thread's block; C is a scalar array. */
-export function storeScalar(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos): string {
+export function storeScalar(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos, biasOf?: BiasOf): string {
   const c = operandNames(p).c;
   const idx = `${m} * N + ${n}`;
-  const v = outputValue(p, acc, m, n, at);
+  const v = outputValue(p, acc, m, n, at, biasOf);
   return p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`;
 }
 
@@ -54,10 +60,10 @@ export function storeScalar(p: MatmulProblem, acc: string, m: string, n: string,
  * Stores four consecutive columns n..n+3 (n a multiple of 4, N % 4 == 0), the first of them element
  * `at` of the thread's block; C is a vec4 array.
  */
-export function storeVec4(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos): string[] {
+export function storeVec4(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos, biasOf?: BiasOf): string[] {
   const c = operandNames(p).c;
   const idx = `(${m} * N + ${n}) / 4u`;
-  const parts = [0, 1, 2, 3].map((j) => outputValue(p, `${acc}[${j}]`, m, `(${n} + ${j}u)`, { row: at.row, col: at.col + j }));
+  const parts = [0, 1, 2, 3].map((j) => outputValue(p, `${acc}[${j}]`, m, `(${n} + ${j}u)`, { row: at.row, col: at.col + j }, biasOf));
   const v = `vec4<f32>(${parts.join(", ")})`;
   return [p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`];
 }

@@ -199,17 +199,20 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   const shared: SharedRows | undefined = sg > 0 ? { sg, laneRows: J.map((j) => `lr${j}`), broadcast } : undefined;
   const cols = C.map((c) => `(n0 + ${c}u)`);
   if (p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + ${r}u)`), cols, shared));
+  // The thread's tn biases, loaded once (clamped like the B columns) for all its rows.
+  const biasOf = p.bias ? (c: number) => `bias_c${c}` : undefined;
+  if (p.bias) for (const c of C) body.push(`let bias_c${c} = ${names.bias}[bn${c}];`);
   // Stores: rows are uniform (unless narrow), so the row test costs nothing per lane.
   for (const r of R) {
     if (shared && p.epilogue?.prepareRow) body.push(p.epilogue.prepareRow(r, cols, shared));
     body.push(`if (m0 + ${r}u < M) {`, `  let m = m0 + ${r}u;`);
     for (const q of Q) {
       if (cVec) {
-        body.push(`  if (n0 + ${4 * q}u < N) {`, ...storeVec4(p, `acc${r}_${q}`, "m", `(n0 + ${4 * q}u)`, { row: r, col: 4 * q }).map((l) => "    " + l), "  }");
+        body.push(`  if (n0 + ${4 * q}u < N) {`, ...storeVec4(p, `acc${r}_${q}`, "m", `(n0 + ${4 * q}u)`, { row: r, col: 4 * q }, biasOf).map((l) => "    " + l), "  }");
       } else {
         for (const j of I4) {
           const n = `(n0 + ${4 * q + j}u)`;
-          body.push(`  if (${n} < N) { ${storeScalar(p, `acc${r}_${q}[${j}]`, "m", n, { row: r, col: 4 * q + j })} }`);
+          body.push(`  if (${n} < N) { ${storeScalar(p, `acc${r}_${q}[${j}]`, "m", n, { row: r, col: 4 * q + j }, biasOf)} }`);
         }
       }
     }
