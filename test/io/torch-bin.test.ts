@@ -7,7 +7,7 @@ import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, statSync, trun
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CheckpointError, f32ArrayToF16, openCheckpoint, openTorchFile, type CheckpointErrorKind } from "../../src/runtime/io/index.js";
+import { CheckpointError, f32ArrayToF16, missingModelFiles, openCheckpoint, openTorchFile, type CheckpointErrorKind } from "../../src/runtime/io/index.js";
 import { chatglm2Fixtures } from "../models/chatglm2-fixtures.js";
 
 let fx: string;
@@ -133,6 +133,9 @@ describe("sharded pytorch_model.bin folders", () => {
     const e = await failure("missing-shard", () => openCheckpoint(dir));
     expect(e.message).toContain("pytorch_model-00003-of-00007.bin");
     expect(e.tensor).toBeDefined();
+    // What pefc plan notes, from the index alone.
+    expect(await missingModelFiles(dir)).toEqual([`${join(dir, "pytorch_model-00003-of-00007.bin")} is missing (pytorch_model.bin.index.json names it)`]);
+    expect(await missingModelFiles(join(fx, "chatglm2"))).toEqual([]);
   });
 
   it("name a tensor the index lists but its shard lacks", async () => {

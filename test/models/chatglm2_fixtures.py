@@ -261,7 +261,6 @@ def rewrite(src, dst, cut=None, compress=zipfile.ZIP_STORED):
             zout.writestr(info.filename, data)
 
 
-prefix = zipfile.ZipFile(os.path.join(OUT, "views.bin")).namelist()[0].split("/")[0]
 rewrite(os.path.join(OUT, "views.bin"), os.path.join(OUT, "short-entry.bin"), cut="/data/0")
 rewrite(os.path.join(OUT, "views.bin"), os.path.join(OUT, "deflated.bin"), compress=zipfile.ZIP_DEFLATED)
 
