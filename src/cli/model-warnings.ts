@@ -10,14 +10,24 @@ import type { MethodTarget } from "../passes/context.js";
 
 const POSITION_KEYS = ["max_position_embeddings", "seq_length", "n_positions", "n_ctx"];
 
-export function modelWarnings(spec: Spec, profile: ModelProfile, targets: readonly MethodTarget[]): Diagnostic[] {
+/**
+ * `longest`: the longest example of the loaded data, when it is loaded (a run): then the examples
+ * themselves are measured, not the length budget (which real data often leaves unused).
+ */
+export function modelWarnings(spec: Spec, profile: ModelProfile, targets: readonly MethodTarget[], longest?: number): Diagnostic[] {
   const out: Diagnostic[] = [];
   const positions = profile.dims.maxPositions;
   const key = POSITION_KEYS.find((k) => typeof profile.config[k] === "number") ?? "its config";
-  for (const d of [spec.data.train, spec.data.eval]) {
-    if (!d || d.holdout) continue;
-    const [what, n] = "maxLength" in d.lengths ? ["max_length", d.lengths.maxLength] : ["max_source + max_target", d.lengths.maxSource + d.lengths.maxTarget];
-    if (Number.isFinite(positions) && positions > 0 && n > positions) out.push(diag("P320", spec.file, d.span, [what, n, positions, profile.name, `${key} = ${positions}`]));
+  const past = (n: number) => Number.isFinite(positions) && positions > 0 && n > positions;
+  if (longest !== undefined) {
+    const d = spec.data.train;
+    if (d && past(longest)) out.push(diag("P320", spec.file, d.span, [`the longest example, ${longest} tokens,`, positions, profile.name, `${key} = ${positions}`]));
+  } else {
+    for (const d of [spec.data.train, spec.data.eval]) {
+      if (!d || d.holdout) continue;
+      const [what, n] = "maxLength" in d.lengths ? ["max_length", d.lengths.maxLength] : ["max_source + max_target", d.lengths.maxSource + d.lengths.maxTarget];
+      if (past(n)) out.push(diag("P320", spec.file, d.span, [`${what} = ${n} tokens`, positions, profile.name, `${key} = ${positions}`]));
+    }
   }
   spec.methods.forEach((m, i) => {
     if (m.method !== "lora" && m.method !== "adalora") return;

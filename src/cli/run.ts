@@ -8,7 +8,7 @@ import { adaloraAllocation, adaloraScheduleText } from "../runtime/train/adalora
 import { exportMerged } from "../runtime/train/export.js";
 import { runTraining } from "../runtime/train/loop.js";
 import { ReferenceBackend } from "../runtime/train/reference-backend.js";
-import { openGpuBackend } from "../runtime/gpu/index.js";
+import { longestExample, openGpuBackend } from "../runtime/gpu/index.js";
 import { makeReporter } from "../runtime/train/reporter.js";
 import { allParams, DiagnosticsError, prepareSession } from "../runtime/train/session.js";
 import type { Command } from "./commands.js";
@@ -90,7 +90,7 @@ the current step and saves a checkpoint to resume from.`,
       report.info(`${s.spec.model!.source}: ${s.profile.name}, ${methods}; ${s.train.length} train records${s.eval ? `, ${s.eval.length} eval` : ""}; ${s.totalSteps} steps (${s.stepsPerEpoch} per epoch) on ${on}`);
       const trunc = s.stats.train.truncatedResponseShare;
       if (trunc > 0.2) report.info(`warning P606: ${(trunc * 100).toFixed(0)}% of responses were cut to fit the length budget`);
-      for (const w of modelWarnings(s.spec, s.profile, s.ctx.targets)) report.info(formatDiagnostic(w));
+      for (const w of modelWarnings(s.spec, s.profile, s.ctx.targets, longestExample(s))) report.info(formatDiagnostic(w));
       if (s.spec.train.logEvery.every > 1 || s.spec.train.logEvery.unit === "epochs") report.info("logged loss: the mean over the steps since the previous line; metrics.jsonl has every step's loss");
       const adalora = adaloraAllocation(s);
       const ada = s.spec.methods.find((m) => m.method === "adalora");

@@ -141,7 +141,7 @@ export const DIAGNOSTICS = {
   },
   P320: {
     severity: "warning",
-    message: "{0} = {1} tokens is more than the {2} positions of {3} ({4} in config.json)",
+    message: "{0} is more than the {1} positions of {2} ({3} in config.json)",
     explain: "Examples longer than the model's position table run past what it was trained on (rotary models) or past its learned position embeddings (GPT-2), and their loss means little. Lower the length budget to the model's positions.",
   },
   P321: {

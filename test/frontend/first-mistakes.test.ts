@@ -107,6 +107,10 @@ describe("sizes past the model warn", () => {
     const r = await pefc("plan", f);
     expect(r.code).toBe(0);
     expect(r.err).toContain(`${f}:2:1: warning P320: max_length = 4096 tokens is more than the 256 positions of llama (max_position_embeddings = 256 in config.json)`);
+    // A run measures the examples instead: these instructions are far shorter than 256 tokens.
+    const run = await pefc("run", "--device", "reference", f);
+    expect(run.out).not.toContain("P320");
+    expect(run.out).toMatch(/warning P321: r = 100/);
     expect(r.err).toMatch(/:3:1: warning P321: r = 100 is more than min\(in, out\) = \d+ of model\.layers\.0\.self_attn\.q_proj \(and \d+ more modules\)/);
     const ok = await pefc("plan", file("fine.peft", `model "builtin:tiny-llama";\nlora r=8 on q_proj;\ntrain { steps = 1; }\n`));
     expect(ok.err).not.toMatch(/P32[01]/);

@@ -135,3 +135,11 @@ describe("Ctrl-C", () => {
     expect(readdirSync(join(dir, "sigint", "out"))).toContain("checkpoint-60");
   }, 240_000);
 });
+
+describe("the banner's adapter name", () => {
+  it("names llvmpipe as Mesa's CPU Vulkan driver, from the adapter info Dawn gives on this machine", async () => {
+    const { adapterName } = await import("../../src/runtime/device/index.js");
+    // As Dawn (webgpu 0.6.2) reports Mesa 25's llvmpipe.
+    expect(adapterName({ vendor: "mesa", device: "llvmpipe-llvm-15-0-6-256-bits-", description: "llvmpipe: Mesa 25.0.7-2~bpo12+1 (LLVM 15.0.6) 0.0.1" })).toBe("llvmpipe (Mesa CPU Vulkan)");
+  });
+});

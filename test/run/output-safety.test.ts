@@ -69,6 +69,18 @@ describe("pefc run refuses outputs it does not own, before any step", () => {
     expect(o.code).toBe(0);
     expect(readdirSync(join(root, "result")).sort()).toEqual([".pefc-output", "adapter_config.json", "adapter_model.safetensors", "loss.svg", "metrics.jsonl"]);
     expect(readFileSync(join(root, "notes.txt"), "utf8")).toBe("my notes\n");
+
+    // Now the folder is pefc's, from an earlier run: a rerun asks before replacing it.
+    const after = tree(root);
+    const again = await run(spec);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain(`error P907: ${join(root, "result")} holds the output of an earlier run; pass --overwrite to replace it`);
+    expect(tree(root)).toEqual(after);
+  });
+
+  it("a folder that cannot be created mid-write is P902, not an internal error", async () => {
+    const { replaceDirAtomic } = await import("../../src/runtime/io/atomic.js");
+    await expect(replaceDirAtomic("/sys/pefc-out/adapter", async () => undefined)).rejects.toThrow(/^error P902: \/sys\/pefc-out: cannot write: permission denied$/);
   });
 
   it("a non-empty folder pefc did not write keeps its files, with P905", async () => {

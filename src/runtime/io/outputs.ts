@@ -169,17 +169,18 @@ export function checkOutputs(targets: readonly OutputTarget[], rules: OutputRule
   return problems;
 }
 
-/**
- * Makes `root` a checkpoint root of this run: created with its marker. With --overwrite, what an
- * earlier run left there (other checkpoint-N folders, metrics, the curve) goes, once this run's
- * first checkpoint `keepStep` is in place, so `keep N` and --resume see this run's folders only.
- */
+/** Makes `root` a checkpoint root of this run: created (in place of a file --overwrite allowed) with its marker. */
 export async function claimRoot(root: string, spec: string): Promise<void> {
   if (kindOf(root) === "file") await rm(root, { force: true });
   await mkdir(root, { recursive: true });
   if (!isOwned(root)) await writeOwnerMarker(root, "checkpoints", spec);
 }
 
+/**
+ * With --overwrite, what an earlier run left in a checkpoint root (other checkpoint-N folders,
+ * metrics, the curve) goes once this run's first checkpoint `keepStep` is in place, so `keep N`
+ * and --resume see this run's folders only.
+ */
 export async function clearEarlierRun(root: string, keepStep: number): Promise<void> {
   for (const n of await readdir(root)) {
     const m = /^checkpoint-(\d+)$/.exec(n);
