@@ -19,8 +19,9 @@ export const exportRunCommand: Command = {
 Checks FILE and its data, then writes DIR: train.py (transformers + PEFT + Accelerate), data_pipeline.py
 (the same examples in the same order as pefc, standard library only), accelerate.yaml for the engine,
 ds_config.json (DeepSpeed), launch.sh, requirements.txt, README.md, and start/, the adapter the run
-starts from: pefc's initial values, the spec's \`init from\`, or the folder --from names. Methods PEFT has no config for (bottleneck adapters, MAM, UniPELT, gates, BitFit,
-several methods at once) are refused before anything is written. DIR must be new, empty or an
+starts from: pefc's initial values, the spec's \`init from\`, or the folder --from names.
+Methods PEFT has no config for (bottleneck adapters, MAM, UniPELT, gates, BitFit, several methods
+at once) are refused before anything is written. DIR must be new, empty or an
 earlier bundle; --overwrite replaces any other folder.`,
   options: {
     to: { type: "string", description: "the folder to write" },
