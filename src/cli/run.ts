@@ -1,5 +1,5 @@
 /** `pefc run FILE`: train as the spec says, on the WebGPU device or the CPU reference. */
-import { formatDiagnostic } from "../diagnostics/index.js";
+import { diag, formatDiagnostic } from "../diagnostics/index.js";
 import { isUserError } from "../runtime/io/errors.js";
 import { adaloraAllocation } from "../runtime/train/adalora.js";
 import { exportMerged } from "../runtime/train/export.js";
@@ -59,6 +59,9 @@ file says. By default every step runs on the WebGPU device (a GPU, or Mesa's llv
       report.info(`${s.spec.model!.source}: ${s.profile.name}, ${methods}; ${s.train.length} train records${s.eval ? `, ${s.eval.length} eval` : ""}; ${s.totalSteps} steps (${s.stepsPerEpoch} per epoch) on ${device}`);
       const trunc = s.stats.train.truncatedResponseShare;
       if (trunc > 0.2) report.info(`warning P606: ${(trunc * 100).toFixed(0)}% of responses were cut to fit the length budget`);
+      for (const [st, d] of [[s.stats.train, s.spec.data.train], [s.stats.eval, s.spec.data.eval]] as const) {
+        if (st && d && st.skipped > 0) report.info(formatDiagnostic(diag("P620", s.spec.file, d.span, [st.file, st.skipped, st.records, st.skipReasons[0] ?? ""])));
+      }
       const adalora = adaloraAllocation(s);
       const backend: TrainBackend = device === "gpu" ? await openGpuBackend(s) : new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adalora);
       const resume = typeof values.resume === "string" ? await resumeFrom(resolve(values.resume), s, backend) : undefined;

@@ -13,6 +13,7 @@ import { writeFileAtomic } from "../io/atomic.js";
 import type { MicroBatch, StepOutcome, TrainBackend } from "./backend.js";
 import { STATE_FORMAT, writeTrainerFiles, type TrainerPosition } from "./checkpoint.js";
 import { lossCurveSvg } from "./curve.js";
+import { nonFiniteOutcome, nonFiniteStop, nonFiniteValue } from "./finite.js";
 import { lrAt } from "./schedule.js";
 import type { Session } from "./session.js";
 
@@ -105,15 +106,20 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
   let windowLoss = 0;
   let windowSteps = 0;
 
+  let lastGood: string | undefined;
   const save = async (dir: string, step: number, position?: TrainerPosition) => {
+    const values = await backend.values();
+    const bad = nonFiniteValue(values);
+    if (bad) throw nonFiniteStop(s.spec, step, bad, lrAt(t, Math.max(0, step - 1), total), lastGood, from !== undefined);
     const pattern = await backend.rankPattern();
     const snap = position ? await backend.snapshot() : undefined;
     await saveAdapter(dir, {
-      spec: s.spec, graph: s.trainGraph, profile: s.profile, values: await backend.values(), baseModel: s.spec.model!.source,
+      spec: s.spec, graph: s.trainGraph, profile: s.profile, values, baseModel: s.spec.model!.source,
       extra: { totalStep: total, ...(pattern ? { rankPattern: pattern } : {}) },
       ...(position && snap ? { also: (tmp: string) => writeTrainerFiles(tmp, { ...position, format: STATE_FORMAT, specFile: basename(s.spec.file), seed: t.seed }, snap) } : {}),
     });
     result.saved.push(dir);
+    if (position) lastGood = dir;
     report.saved(dir, step);
   };
   const periodic = async (sv: SaveSpec, step: number, position: TrainerPosition) => {
@@ -144,6 +150,8 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
         pending.catch(() => undefined);
       }
       const out = await current;
+      const bad = nonFiniteOutcome(out);
+      if (bad) throw nonFiniteStop(s.spec, stepNo, bad, lr, lastGood, from !== undefined);
       result.steps++;
       result.losses.push(out.loss);
       tokens += group.reduce((a, m) => a + m.tokens, 0);
