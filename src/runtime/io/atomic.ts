@@ -212,5 +212,8 @@ async function fsyncDir(dir: string): Promise<void> {
 function asUserError(e: unknown, path: string): unknown {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (e instanceof UserError || typeof code !== "string") return e;
+  if (code === "ENOSPC" || code === "EDQUOT") {
+    return new UserError(`${path}: cannot write: no space left on the device; nothing there was replaced, so what it held before (if anything) is intact. Free some space, then resume from the last checkpoint`, { file: path });
+  }
   return new UserError(`${path}: cannot write: ${(e as Error).message}`, { file: path });
 }

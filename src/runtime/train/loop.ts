@@ -4,7 +4,7 @@
  * at the end of the data), the learning-rate schedule, logging, evaluation, checkpoints that
  * resume, and the metrics file and loss curve beside them.
  */
-import { readdir, rm } from "node:fs/promises";
+import { readdir, rename, rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { SaveSpec } from "../../check/spec.js";
 import { saveAdapter } from "../adapter/index.js";
@@ -204,9 +204,20 @@ async function writeMetrics(root: string, r: RunResult, s: Session): Promise<voi
   await writeFileAtomic(join(root, "loss.svg"), lossCurveSvg(r.losses, r.evals, `${basename(s.spec.file)}: loss per optimizer step`));
 }
 
-/** Keeps the newest `keep` checkpoint-N folders under `root`. */
+/**
+ * Keeps the newest `keep` checkpoint-N folders under `root`. A folder is renamed out of the
+ * checkpoint-N namespace before it is deleted, so a crash mid-delete never leaves a half-deleted
+ * checkpoint-N that looks resumable; leftovers of such a crash are deleted on the next rotation.
+ */
 async function rotate(root: string, keep: number): Promise<void> {
-  const entries = (await readdir(root)).map((n) => ({ n, step: /^checkpoint-(\d+)$/.exec(n)?.[1] })).filter((x) => x.step !== undefined);
+  const names = await readdir(root);
+  for (const n of names.filter((x) => x.endsWith(DELETING))) await rm(join(root, n), { recursive: true, force: true });
+  const entries = names.map((n) => ({ n, step: /^checkpoint-(\d+)$/.exec(n)?.[1] })).filter((x) => x.step !== undefined);
   entries.sort((a, b) => Number(a.step) - Number(b.step));
-  for (const e of entries.slice(0, Math.max(0, entries.length - keep))) await rm(join(root, e.n), { recursive: true, force: true });
+  for (const e of entries.slice(0, Math.max(0, entries.length - keep))) {
+    const doomed = join(root, e.n + DELETING);
+    await rename(join(root, e.n), doomed);
+    await rm(doomed, { recursive: true, force: true });
+  }
 }
+const DELETING = ".pefc-deleting";
