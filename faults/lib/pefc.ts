@@ -49,7 +49,10 @@ export function pefc(args: string[], opts: CliOptions = {}): Promise<CliResult> 
   });
 }
 
-/** A JavaScript stack frame or an internal-error line: what a user must never see. */
+/**
+ * A JavaScript stack frame or an internal-error line: what a user must never see. (Dawn's own
+ * driver warnings on stderr carry C++ "at Fn (file.cpp:106)" lines; those are not pefc's.)
+ */
 export function looksLikeTrace(text: string): boolean {
-  return /\n\s+at .*:\d+:\d+/.test(text) || /internal error/.test(text) || /^\s+at /m.test(text);
+  return /^\s+at .*\.[cm]?[jt]s:\d+:\d+\)?\s*$/m.test(text) || /^\s+at (async )?[\w.<>]+ \(node:/m.test(text) || /internal error/.test(text);
 }
