@@ -285,7 +285,7 @@ export async function checkpointsFamily(o: FaultOptions): Promise<Tally> {
     return t;
   }
   const seed = o.seed ?? randomSeed();
-  const n = o.quick ? 200 : (o.cases ?? 1500);
+  const n = o.quick ? 200 : (o.cases ?? 600);
   if (o.seed === undefined) await fileCases(t, 1, n);
   await fileCases(t, seed, n);
   await folderCases(t, o.verbose);

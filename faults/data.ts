@@ -171,7 +171,7 @@ export async function dataFamily(o: FaultOptions): Promise<Tally> {
     }
     await namedCases(t, dir, o.verbose);
     const seed = o.seed ?? randomSeed();
-    const n = o.quick ? 50 : (o.cases ?? 300);
+    const n = o.quick ? 50 : (o.cases ?? 150);
     if (o.seed === undefined) await mutatedCases(t, dir, 1, n);
     await mutatedCases(t, dir, seed, n);
     t.notes.push(o.seed === undefined ? `seeds 1 and ${seed}` : `seed ${seed}`);

@@ -107,7 +107,7 @@ export function mutate(src: string, kind: Mutation, r: Rng): string | Uint8Array
       return spliceBytes(src, r, pick(r, BAD_UTF8));
     case "long-line": {
       const unit = pick(r, ["a", "9", " ", "\"x", "é", "#"]);
-      toks.splice(at(), 0, unit.repeat(pick(r, [10_000, 100_000, 300_000])));
+      toks.splice(at(), 0, unit.repeat(pick(r, [10_000, 50_000, 150_000])));
       return toks.join("");
     }
     case "truncate": {
