@@ -1,5 +1,5 @@
 /** `pefc run FILE`: train as the spec says, on the WebGPU device or the CPU reference. */
-import { formatDiagnostic } from "../diagnostics/index.js";
+import { diag, formatDiagnostic } from "../diagnostics/index.js";
 import { adapterName, fallbackNotice, NoAdapterError, openDevice, type Device } from "../runtime/device/index.js";
 import { checkRunOutputs } from "../runtime/train/outputs.js";
 import { modelWarnings } from "./model-warnings.js";
@@ -92,6 +92,9 @@ the current step and saves a checkpoint to resume from.`,
       if (trunc > 0.2) report.info(`warning P606: ${(trunc * 100).toFixed(0)}% of responses were cut to fit the length budget`);
       for (const w of modelWarnings(s.spec, s.profile, s.ctx.targets, longestExample(s))) report.info(formatDiagnostic(w));
       if (s.spec.train.logEvery.every > 1 || s.spec.train.logEvery.unit === "epochs") report.info("logged loss: the mean over the steps since the previous line; metrics.jsonl has every step's loss");
+      for (const [st, d] of [[s.stats.train, s.spec.data.train], [s.stats.eval, s.spec.data.eval]] as const) {
+        if (st && d && st.skipped > 0) report.info(formatDiagnostic(diag("P620", s.spec.file, d.span, [st.file, st.skipped, st.records, st.skipReasons[0] ?? ""])));
+      }
       const adalora = adaloraAllocation(s);
       const ada = s.spec.methods.find((m) => m.method === "adalora");
       if (adalora && ada?.method === "adalora") report.info(adaloraScheduleText(adalora, ada.options.init_r, s.totalSteps));

@@ -274,6 +274,11 @@ export const DIAGNOSTICS = {
     message: "the data cannot train: {0}",
     explain: "The data statement's records, split or template leave nothing usable; the message says what to change.",
   },
+  P620: {
+    severity: "warning",
+    message: "{0}: skipped {1} bad record(s) of {2} (on_error = skip); first: {3}",
+    explain: "With `on_error = skip` a record that cannot be read or mapped is left out and counted instead of stopping the run. The first reasons are printed; fix the records to train on them.",
+  },
   P701: {
     severity: "error",
     message: "adalora schedule is infeasible: tinit {0} + tfinal {1} must be less than the total steps {2}",
@@ -284,6 +289,11 @@ export const DIAGNOSTICS = {
     message: "the run has no length: give steps, or epochs with a train data set",
     explain: "Training needs either `steps` or `epochs` together with a data statement.",
   },
+  P703: {
+    severity: "error",
+    message: "training stopped at step {0}: the {1}; nothing of this step was saved, and {2}",
+    explain: "A NaN or infinite loss, gradient or parameter means the run diverged (a learning rate too high for the model, no gradient clipping, f16 overflow) or an input was bad. Training stops at the step it happens, before anything is saved, so the checkpoints on disk stay good. Lower lr, set clip = 1.0, add a warmup or use precision = f32, then resume from the last good checkpoint.",
+  },
   P801: {
     severity: "error",
     message: "no WebGPU adapter: {0}",
@@ -293,6 +303,16 @@ export const DIAGNOSTICS = {
     severity: "error",
     message: "precision f16 needs the shader-f16 feature, which {0} lacks",
     explain: "Use precision = f32 on this device.",
+  },
+  P930: {
+    severity: "error",
+    message: "brackets nest more than {0} levels deep here",
+    explain: "A .peft file nests a few levels of braces and brackets; one nesting dozens is damaged. pefc reads the file up to this bracket. Look for a run of repeated '{', '[' or '('.",
+  },
+  P931: {
+    severity: "error",
+    message: "the file holds {0} tokens; pefc reads the first {1}",
+    explain: "A .peft file holds a few hundred tokens; one of tens of thousands is damaged or not a .peft file. pefc checks the file up to this point.",
   },
   P902: {
     severity: "error",

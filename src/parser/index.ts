@@ -5,6 +5,7 @@ import type { ILexingError, IRecognitionException, IToken } from "chevrotain";
 import type { PeftFile, Span } from "./ast.js";
 import { AstBuilder, tokenSpan } from "./build-ast.js";
 import { parseTokens } from "./grammar.js";
+import { MAX_NESTING, MAX_TOKENS, tooDeepAt } from "./limits.js";
 import { PeftLexer } from "./tokens.js";
 import { type Diagnostic, diag } from "../diagnostics/index.js";
 
@@ -17,16 +18,31 @@ export interface ParseResult {
 
 /** Maps a 0-based offset to a 1-based line/column span of one character. */
 export function spanAt(text: string, offset: number, length = 1): Span {
-  let line = 1;
-  let lineStart = 0;
-  for (let i = 0; i < offset && i < text.length; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
+  const starts = lineStarts(text);
+  let lo = 0;
+  let hi = starts.length - 1;
+  // The last line starting at or before `offset` (a newline at `offset` belongs to the line it ends).
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (starts[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
   }
-  const column = offset - lineStart + 1;
+  const line = lo + 1;
+  const column = offset - starts[lo]! + 1;
   return { line, column, endLine: line, endColumn: column + length, start: offset, end: offset + length };
+}
+
+// One file's line starts, kept for the file being parsed: a damaged file can carry thousands of
+// diagnostics, and scanning from the top for each one made that quadratic.
+let cachedText: string | undefined;
+let cachedStarts: number[] = [0];
+function lineStarts(text: string): number[] {
+  if (text !== cachedText) {
+    cachedStarts = [0];
+    for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) cachedStarts.push(i + 1);
+    cachedText = text;
+  }
+  return cachedStarts;
 }
 
 /** Decodes UTF-8 strictly; on failure reports the first bad byte and decodes leniently. */
@@ -99,7 +115,14 @@ export function parse(input: string | Uint8Array, file: string): ParseResult {
   const text = typeof input === "string" ? input : decode(input, file, diagnostics);
   const lexed = PeftLexer.tokenize(text);
   for (const e of lexed.errors) diagnostics.push(lexError(e, text, file));
-  const { cst, errors } = parseTokens(lexed.tokens);
+  let tokens = lexed.tokens;
+  if (tokens.length > MAX_TOKENS) {
+    diagnostics.push(diag("P931", file, tokenSpan(tokens[MAX_TOKENS]!), [tokens.length, MAX_TOKENS]));
+    tokens = tokens.slice(0, MAX_TOKENS);
+  }
+  const deep = tooDeepAt(tokens);
+  if (deep >= 0) diagnostics.push(diag("P930", file, tokenSpan(tokens[deep]!), [MAX_NESTING]));
+  const { cst, errors } = parseTokens(deep >= 0 ? tokens.slice(0, deep) : tokens);
   for (const e of errors) diagnostics.push(parseError(e, text, file));
   const builder = new AstBuilder(file);
   const statements = builder.statements(cst);

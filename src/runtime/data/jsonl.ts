@@ -4,7 +4,8 @@
 import { describeJsonValue, parseJson } from "./text-position.js";
 import type { SourceRecord } from "./types.js";
 
-export function readJsonLines(text: string): SourceRecord[] {
+/** `badUtf8`: lines (1-based) whose bytes were not UTF-8, with the first bad byte's column; each is a bad record. */
+export function readJsonLines(text: string, badUtf8?: ReadonlyMap<number, { column: number; byte: number }>): SourceRecord[] {
   const out: SourceRecord[] = [];
   const lines = text.split("\n");
   for (let i = 0; i < lines.length; i++) {
@@ -13,6 +14,11 @@ export function readJsonLines(text: string): SourceRecord[] {
     if (i === 0 && line.startsWith("\ufeff")) line = line.slice(1);
     if (line.trim() === "") continue;
     const index = out.length;
+    const bad = badUtf8?.get(i + 1);
+    if (bad) {
+      out.push({ ok: false, message: `not valid UTF-8 (byte ${bad.byte} of the file); save the file as UTF-8`, line: i + 1, index, column: bad.column });
+      continue;
+    }
     const parsed = parseJson(line);
     if (!parsed.ok) {
       const r: SourceRecord = { ok: false, message: parsed.message, line: i + 1, index };

@@ -4,10 +4,11 @@
 import { readFile } from "node:fs/promises";
 import { extname, resolve } from "node:path";
 import { readCsv } from "./csv.js";
-import { DataError } from "./errors.js";
+import { DataError, recordError } from "./errors.js";
 import { readJsonArray } from "./json-array.js";
 import { readJsonLines } from "./jsonl.js";
 import type { SourceRecord } from "./types.js";
+import { invalidUtf8Lines } from "./utf8.js";
 import { UserError } from "../io/errors.js";
 
 export type DataFormat = "jsonl" | "json" | "csv";
@@ -37,7 +38,11 @@ export async function readRecords(baseDir: string, file: string, given?: DataFor
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new UserError(`${file}: not valid UTF-8 text; save the file as UTF-8`, { file });
+    const bad = invalidUtf8Lines(bytes);
+    // In JSON lines a bad line is one bad record; in a JSON array or CSV it spoils the file.
+    if (format === "jsonl") return readJsonLines(new TextDecoder("utf-8").decode(bytes), bad);
+    const [line, at] = [...bad][0]!;
+    throw recordError(file, line, `not valid UTF-8 (byte ${at.byte} of the file)`, "save the file as UTF-8", at.column);
   }
   if (format === "jsonl") return readJsonLines(text);
   if (format === "json") return readJsonArray(text, file);

@@ -84,7 +84,7 @@ export class GpuBackend implements TrainBackend {
   }
 
   static async create(dev: Device, o: GpuBackendOptions): Promise<GpuBackend> {
-    const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: capsWithin(dev.caps, o.maxBindingBytes), matmul: o.matmul, f16Weights: o.f16Weights === true, fusedUpdate: o.fusedUpdate !== false });
+    const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: capsWithin(dev.caps, o.maxBindingBytes), deviceBindingBytes: dev.caps.maxStorageBindingBytes, matmul: o.matmul, f16Weights: o.f16Weights === true, fusedUpdate: o.fusedUpdate !== false });
     const exec = await ProgramExecutor.create(dev, program, o.compiling);
     const b = new GpuBackend(dev, program, exec, o);
     if (o.adalora) b.allocator = await GpuRankAllocator.create(dev, o.adalora.config, b.allocationMatrices(o.adalora));

@@ -216,6 +216,8 @@ async function fsyncDir(dir: string): Promise<void> {
 function asUserError(e: unknown, path: string): unknown {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
   if (e instanceof UserError || typeof code !== "string") return e;
-  const why = code === "EROFS" ? "read-only file system" : code === "EACCES" || code === "EPERM" ? "permission denied" : code === "ENOSPC" ? "no space left on the device" : (e as Error).message;
+  const why = code === "EROFS" ? "read-only file system" : code === "EACCES" || code === "EPERM" ? "permission denied"
+    : code === "ENOSPC" || code === "EDQUOT" ? "no space left on the device; nothing there was replaced, so what it held before (if anything) is intact. Free some space, then resume from the last checkpoint"
+    : (e as Error).message;
   return new UserError(`error P902: ${path}: cannot write: ${why}`, { file: path });
 }

@@ -4,7 +4,7 @@
  * at the end of the data), the learning-rate schedule, logging, evaluation, checkpoints that
  * resume, and the metrics file and loss curve beside them.
  */
-import { rm } from "node:fs/promises";
+import { readdir, rename, rm } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import type { SaveSpec } from "../../check/spec.js";
 import { saveAdapter } from "../adapter/index.js";
@@ -14,6 +14,7 @@ import { checkpointSteps, claimRoot, clearEarlierRun } from "../io/outputs.js";
 import type { MicroBatch, StepOutcome, TrainBackend } from "./backend.js";
 import { STATE_FORMAT, writeTrainerFiles, type TrainerPosition } from "./checkpoint.js";
 import { lossCurveSvg } from "./curve.js";
+import { nonFiniteOutcome, nonFiniteStop, nonFiniteValue } from "./finite.js";
 import { lrAt } from "./schedule.js";
 import type { Session } from "./session.js";
 
@@ -122,15 +123,20 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
   const claimed = new Set<string>();
   const stopping = () => opts.stop?.aborted === true;
 
+  let lastGood: string | undefined;
   const save = async (dir: string, step: number, position?: TrainerPosition) => {
+    const values = await backend.values();
+    const bad = nonFiniteValue(values);
+    if (bad) throw nonFiniteStop(s.spec, step, bad, lrAt(t, Math.max(0, step - 1), total), lastGood, from !== undefined);
     const pattern = await backend.rankPattern();
     const snap = position ? await backend.snapshot() : undefined;
     await saveAdapter(dir, {
-      spec: s.spec, graph: s.trainGraph, profile: s.profile, values: await backend.values(), baseModel: s.spec.model!.source,
+      spec: s.spec, graph: s.trainGraph, profile: s.profile, values, baseModel: s.spec.model!.source,
       extra: { totalStep: total, ...(pattern ? { rankPattern: pattern } : {}) },
       ...(position && snap ? { also: (tmp: string) => writeTrainerFiles(tmp, { ...position, format: STATE_FORMAT, specFile: basename(s.spec.file), seed: t.seed }, snap) } : {}),
     });
     result.saved.push(dir);
+    if (position) lastGood = dir;
     report.saved(dir, step);
   };
   const periodic = async (sv: SaveSpec, step: number, position: TrainerPosition) => {
@@ -180,6 +186,8 @@ export async function runTraining(s: Session, backend: TrainBackend, report: Rep
         pending.catch(() => undefined);
       }
       const out = await current;
+      const bad = nonFiniteOutcome(out);
+      if (bad) throw nonFiniteStop(s.spec, stepNo, bad, lr, lastGood, from !== undefined);
       result.steps++;
       result.losses.push(out.loss);
       const groupTokens = group.reduce((a, m) => a + m.tokens, 0);
@@ -249,11 +257,21 @@ async function writeMetrics(root: string, r: RunResult, s: Session): Promise<voi
 }
 
 /**
+/**
  * Keeps the newest `keep` checkpoint-N folders of this run under `root`: those up to `step`, the
  * one just written always among them. Folders past `step` (left by a run that went further before
- * this one resumed from an earlier checkpoint) are not this run's to count or delete.
+ * this one resumed from an earlier checkpoint) are not this run's to count or delete. A folder is
+ * renamed out of the checkpoint-N namespace before it is deleted, so a crash mid-delete never
+ * leaves a half-deleted checkpoint-N that looks resumable; leftovers of such a crash are deleted
+ * on the next rotation.
  */
 async function rotate(root: string, keep: number, step: number): Promise<void> {
+  for (const n of (await readdir(root)).filter((x) => x.endsWith(DELETING))) await rm(join(root, n), { recursive: true, force: true });
   const mine = checkpointSteps(root).filter((n) => n <= step && n !== step);
-  for (const n of mine.slice(0, Math.max(0, mine.length - (keep - 1)))) await rm(join(root, `checkpoint-${n}`), { recursive: true, force: true });
+  for (const n of mine.slice(0, Math.max(0, mine.length - (keep - 1)))) {
+    const doomed = join(root, `checkpoint-${n}${DELETING}`);
+    await rename(join(root, `checkpoint-${n}`), doomed);
+    await rm(doomed, { recursive: true, force: true });
+  }
 }
+const DELETING = ".pefc-deleting";

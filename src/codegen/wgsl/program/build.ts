@@ -11,7 +11,7 @@
  */
 import type { Graph, Op } from "../../../ir/index.js";
 import { gradName, LR_INPUT, STEP_INPUT, UPDATE_OPS } from "../../../ir/step-names.js";
-import type { DeviceCaps } from "../caps.js";
+import { DeviceLimitError, type DeviceCaps } from "../caps.js";
 import type { KernelSpec } from "../kernel.js";
 import { lowering, type TensorArg } from "../lower/index.js";
 import type { MatmulVariant } from "../matmul/index.js";
@@ -49,6 +49,11 @@ export interface BuildOptions {
   f16Weights?: boolean;
   /** The optimizer as one dispatch over the arenas where the graph allows (update.ts); default true. */
   fusedUpdate?: boolean;
+  /**
+   * The device's own largest storage binding, when `caps` plans for a smaller one: an activation
+   * past it cannot be bound at all, and is refused here by name rather than by Dawn mid-run.
+   */
+  deviceBindingBytes?: number;
 }
 
 const ELEM_BYTES = { f32: 4, f16: 2, i32: 4 } as const;
@@ -148,6 +153,11 @@ class Builder {
       op.outputs.forEach((o, k) => {
         const shape = outArgs[k]!.shape;
         const bytes = tensorBytes(o.dtype, shape);
+        // Bound whole by the kernels that read it: past the device's largest binding Dawn would refuse the bind group mid-run.
+        const limit = this.o.deviceBindingBytes;
+        if (limit !== undefined && bytes > limit) {
+          throw new DeviceLimitError(`${what} makes ${o.name} [${shape.join(", ")}] of ${bytes} bytes, more than the device's largest storage binding (${limit} bytes); lower batch or max_length (the tokens of one micro-batch), or use a device with larger bindings`, o.name);
+        }
         const keepIt = p.keep.has(o.name);
         const until = lastUse.get(o.name) ?? i;
         const alias = lowered.aliases?.find((a) => a.out === k);
