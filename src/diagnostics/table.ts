@@ -304,16 +304,6 @@ export const DIAGNOSTICS = {
     message: "precision f16 needs the shader-f16 feature, which {0} lacks",
     explain: "Use precision = f32 on this device.",
   },
-  P930: {
-    severity: "error",
-    message: "brackets nest more than {0} levels deep here",
-    explain: "A .peft file nests a few levels of braces and brackets; one nesting dozens is damaged. pefc reads the file up to this bracket. Look for a run of repeated '{', '[' or '('.",
-  },
-  P931: {
-    severity: "error",
-    message: "the file holds {0} tokens; pefc reads the first {1}",
-    explain: "A .peft file holds a few hundred tokens; one of tens of thousands is damaged or not a .peft file. pefc checks the file up to this point.",
-  },
   P902: {
     severity: "error",
     message: "cannot write {0}: {1}",
@@ -358,6 +348,16 @@ export const DIAGNOSTICS = {
     severity: "error",
     message: "export-run: {0} is a file, not a folder",
     explain: "--to names the folder the bundle is written to.",
+  },
+  P930: {
+    severity: "error",
+    message: "brackets nest more than {0} levels deep here",
+    explain: "A .peft file nests a few levels of braces and brackets; one nesting dozens is damaged. pefc reads the file up to this bracket. Look for a run of repeated '{', '[' or '('.",
+  },
+  P931: {
+    severity: "error",
+    message: "the file holds {0} tokens; pefc reads the first {1}",
+    explain: "A .peft file holds a few hundred tokens; one of tens of thousands is damaged or not a .peft file. pefc checks the file up to this point.",
   },
 } as const satisfies Record<string, DiagnosticInfo>;
 
