@@ -3,7 +3,7 @@ import { templateByName } from "../models/templates.js";
 import { parseTemplate, renderExchange } from "../runtime/data/index.js";
 import { generate as run } from "../runtime/generate/generate.js";
 import { loadForGeneration } from "../runtime/generate/load.js";
-import { isGenerateDevice, openDecoder } from "../runtime/generate/open-decoder.js";
+import { chooseDecodeDevice, isGenerateDevice, openDecoder } from "../runtime/generate/open-decoder.js";
 import type { Command } from "./commands.js";
 import { userErrors } from "./errors.js";
 
@@ -22,9 +22,11 @@ Continues the prompt token by token and prints the prompt with its continuation.
 the prompt is a question put through a chat template first — "model" for the model's own
 (ChatGLM2: "[Round 1]\n\n问：...\n\n答："), or chatglm2, llama2, alpaca, plain, or text with
 {prompt} — and only the answer is printed. --temperature 0 (the default) picks the most likely token;
-otherwise tokens are sampled from the softmax at that temperature, cut to top-p. --device gpu
-(the default) decodes on the WebGPU device with a KV cache sized for the prompt and the new
-tokens (at most the model's positions); reference recomputes the whole sequence on the CPU.`,
+otherwise tokens are sampled from the softmax at that temperature, cut to top-p. By default it
+decodes on the WebGPU device with a KV cache sized for the prompt and the new tokens (at most the
+model's positions), or, when there is no WebGPU adapter, on the CPU reference, saying so in one
+line on stderr; --device gpu insists on the WebGPU device, --device reference recomputes the whole
+sequence on the CPU.`,
   options: {
     model: { type: "string", description: "a Hugging Face checkpoint folder or builtin:NAME" },
     adapter: { type: "string", description: "an adapter folder (PEFT layout, or pefc's)" },
@@ -34,7 +36,7 @@ tokens (at most the model's positions); reference recomputes the whole sequence 
     temperature: { type: "string", description: "sampling temperature; 0 = greedy (default 0)" },
     "top-p": { type: "string", description: "nucleus sampling mass (default 1)" },
     seed: { type: "string", description: "sampling seed (default 0)" },
-    device: { type: "string", description: "where to compute: gpu (default) or reference" },
+    device: { type: "string", description: "where to compute: gpu (default) or reference; no --device falls back to reference without a WebGPU adapter" },
   },
   async run(args, v, io) {
     if (args.length > 0) {
@@ -47,8 +49,8 @@ tokens (at most the model's positions); reference recomputes the whole sequence 
     }
     const model = v.model;
     const prompt = v.prompt;
-    const device = (v.device as string | undefined) ?? "gpu";
-    if (!isGenerateDevice(device)) {
+    const device = v.device as string | undefined;
+    if (device !== undefined && !isGenerateDevice(device)) {
       io.err(`pefc generate: --device takes gpu or reference, not '${device}'`);
       return 1;
     }
@@ -65,23 +67,28 @@ tokens (at most the model's positions); reference recomputes the whole sequence 
       }
     }
     return userErrors(io, "generate", async () => {
-      const m = await loadForGeneration(model, v.adapter as string | undefined, process.cwd(), { streamBase: device === "gpu" });
-      const o = opts as { maxNewTokens: number; temperature: number; topP: number; seed: number };
-      const t = v.template;
-      const templateText = typeof t !== "string" ? undefined : t === "model" ? m.profile.chatTemplate : (templateByName(t) ?? t);
-      if (templateText !== undefined && !templateText.includes("{prompt}")) {
-        io.err(`pefc generate: --template '${String(t)}' is neither a template name nor text with {prompt}`);
-        return 1;
-      }
-      const text = templateText === undefined ? prompt : renderExchange(parseTemplate(templateText), { prompt, response: "" }).prompt;
-      const decoder = await openDecoder(m, device, m.tokenizer.encode(text).length + o.maxNewTokens);
+      const on = await chooseDecodeDevice(device, (line) => io.err(line));
       try {
-        const r = await run(decoder, m.tokenizer, text, o);
-        io.out(templateText === undefined ? prompt + r.text : r.text.trim());
+        const m = await loadForGeneration(model, v.adapter as string | undefined, process.cwd(), { streamBase: on.device === "gpu" });
+        const o = opts as { maxNewTokens: number; temperature: number; topP: number; seed: number };
+        const t = v.template;
+        const templateText = typeof t !== "string" ? undefined : t === "model" ? m.profile.chatTemplate : (templateByName(t) ?? t);
+        if (templateText !== undefined && !templateText.includes("{prompt}")) {
+          io.err(`pefc generate: --template '${String(t)}' is neither a template name nor text with {prompt}`);
+          return 1;
+        }
+        const text = templateText === undefined ? prompt : renderExchange(parseTemplate(templateText), { prompt, response: "" }).prompt;
+        const decoder = await openDecoder(m, on, m.tokenizer.encode(text).length + o.maxNewTokens);
+        try {
+          const r = await run(decoder, m.tokenizer, text, o);
+          io.out(templateText === undefined ? prompt + r.text : r.text.trim());
+        } finally {
+          decoder.dispose();
+        }
+        return 0;
       } finally {
-        decoder.dispose();
+        if (on.device === "gpu") on.gpu.destroy();
       }
-      return 0;
     });
   },
 };

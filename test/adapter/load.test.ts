@@ -174,8 +174,11 @@ describe("refusals", () => {
     expect((await refusal(loadAdapter(dir, b))).message).toContain("adapter_config.json: not valid JSON");
     const { dir: d2 } = await saved(b);
     await rm(join(d2, "adapter_model.safetensors"));
+    expect((await refusal(loadAdapter(d2, b))).message).toBe(`${join(d2, "adapter_model.safetensors")}: missing; an adapter folder holds adapter_config.json and adapter_model.safetensors (or PEFT's adapter_model.bin)`);
     await writeFile(join(d2, "adapter_model.bin"), "pickle");
-    expect((await refusal(loadAdapter(d2, b))).message).toContain("adapter_model.bin (a pickle)");
+    const notTorch = await refusal(loadAdapter(d2, b));
+    expect(notTorch.file).toBe(join(d2, "adapter_model.bin"));
+    expect(notTorch.message).toContain("not a PyTorch checkpoint");
   });
 
   it("a PEFC folder for a spec of another kind", async () => {

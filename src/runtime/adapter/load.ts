@@ -1,6 +1,7 @@
 /**
  * Reads an adapter folder for `init from`: a folder written by saveAdapter or by PEFT's
- * save_pretrained. The spec decides what the folder must hold (layout.ts, the same decision
+ * save_pretrained, its tensors in adapter_model.safetensors or (PEFT with safe_serialization=False)
+ * adapter_model.bin, read through the same checkpoint readers (weights-file.ts). The spec decides what the folder must hold (layout.ts, the same decision
  * saving makes): the peft_type must be the spec's method, every tensor the spec expects must be
  * there with the graph's shape, and no tensor may be left over (a leftover means the adapter
  * adapted modules the spec does not target). F16, BF16 and F64 tensors are widened to f32.
@@ -20,9 +21,10 @@ import type { Spec } from "../../check/spec.js";
 import type { Graph } from "../../ir/index.js";
 import type { ModelProfile } from "../../models/types.js";
 import { UserError } from "../io/errors.js";
-import { isFloat, readSafetensorsHeader, readTensorF32, type TensorInfo } from "../io/safetensors.js";
+import { isFloat, type TensorInfo } from "../io/safetensors.js";
 import { adapterLayout, moduleOf, type AdapterLayout, type TensorEntry } from "./layout.js";
-import { CONFIG_FILE, WEIGHTS_FILE } from "./save.js";
+import { CONFIG_FILE } from "./save.js";
+import { openAdapterWeights } from "./weights-file.js";
 
 export interface LoadAdapterOptions {
   spec: Spec;
@@ -48,22 +50,12 @@ export async function loadAdapter(dir: string, o: LoadAdapterOptions): Promise<M
   const fileType = config["peft_type"];
   if (typeof fileType !== "string") throw new UserError(`${configPath}: no "peft_type"; not an adapter_config.json written by PEFT or pefc`, { file: configPath });
   checkType(configPath, fileType, layout, o.spec);
-  const weights = join(dir, WEIGHTS_FILE);
-  if (!(await isFile(weights))) {
-    const bin = await isFile(join(dir, "adapter_model.bin"));
-    throw new UserError(
-      bin
-        ? `${dir}: holds adapter_model.bin (a pickle), which pefc does not read; save it again with save_pretrained(..., safe_serialization=True)`
-        : `${weights}: missing; an adapter folder holds ${CONFIG_FILE} and ${WEIGHTS_FILE}`,
-      { file: weights },
-    );
-  }
-  const header = await readSafetensorsHeader(weights);
-  const byKey = new Map(header.tensors.map((t) => [t.name, t]));
+  const ckpt = await openAdapterWeights(dir);
+  const weights = ckpt.files[0]!;
   const masks = layout.peftType === "ADALORA" ? adaloraMasks(configPath, config, o.spec, layout) : undefined;
   const out = new Map<string, Float32Array>();
   for (const e of layout.entries) {
-    const t = byKey.get(e.key);
+    const t = ckpt.tensors.get(e.key);
     const param = e.param ?? e.key;
     if (!t) {
       throw new UserError(
@@ -80,11 +72,11 @@ export async function loadAdapter(dir: string, o: LoadAdapterOptions): Promise<M
         { file: weights, tensor: e.key },
       );
     }
-    const data = await readTensorF32(t);
-    out.set(param, mask ? unprune(e, data, mask) : data.slice());
+    const data = await ckpt.readF32(e.key);
+    out.set(param, mask ? unprune(e, data, mask) : data);
   }
   const expected = new Set(layout.entries.map((e) => e.key));
-  const extra = header.tensors.filter((t: TensorInfo) => !expected.has(t.name));
+  const extra = [...ckpt.tensors.values()].filter((t: TensorInfo) => !expected.has(t.name));
   if (extra.length > 0) {
     const t = extra[0]!;
     throw new UserError(
@@ -202,9 +194,5 @@ function shapeHint(e: TensorEntry, layout: AdapterLayout, spec: Spec): string {
 
 function sameShape(a: readonly number[], b: readonly number[]): boolean {
   return a.length === b.length && a.every((x, i) => x === b[i]);
-}
-
-async function isFile(p: string): Promise<boolean> {
-  return stat(p).then((s) => s.isFile(), () => false);
 }
 
