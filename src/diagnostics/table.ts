@@ -197,12 +197,12 @@ export const DIAGNOSTICS = {
   P410: {
     severity: "error",
     message: "cannot load the model: {0}",
-    explain: "The model folder needs config.json, its weights (model.safetensors, or shards with model.safetensors.index.json) and, for text data, tokenizer.json, all from one checkpoint. Paths are relative to the .peft file.",
+    explain: "The model folder needs config.json, its weights (model.safetensors or pytorch_model.bin, or the shards a model.safetensors.index.json or pytorch_model.bin.index.json names) and, for text data, tokenizer.json or a SentencePiece tokenizer.model, all from one checkpoint. Paths are relative to the .peft file.",
   },
   P411: {
     severity: "error",
     message: "cannot load the adapter to start from: {0}",
-    explain: "`init from` names an adapter folder (adapter_config.json + adapter_model.safetensors) trained for this model and these methods.",
+    explain: "`init from` names an adapter folder (adapter_config.json + adapter_model.safetensors, or PEFT's adapter_model.bin) trained for this model and these methods.",
   },
   P420: {
     severity: "error",

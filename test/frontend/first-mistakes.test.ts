@@ -89,7 +89,7 @@ describe("run-time errors of data and model carry a code and the statement", () 
     const f = file("r4.peft", spec("m", "data.jsonl"));
     const r = await pefc("run", "--device", "reference", f);
     expect(r.code).toBe(1);
-    expect(lines(r.err)).toEqual([`${f}:1:7: error P410: cannot load the model: ${join(dir, "m")}: no weights found: expected model.safetensors.index.json or model.safetensors or adapter_model.safetensors`]);
+    expect(lines(r.err)).toEqual([`${f}:1:7: error P410: cannot load the model: ${join(dir, "m")}: no weights found: expected model.safetensors.index.json, model.safetensors, pytorch_model.bin.index.json, pytorch_model.bin (or the shards an index names)`]);
   });
 
   it("generate names the --model flag, not a made-up location", async () => {
