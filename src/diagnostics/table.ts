@@ -269,6 +269,11 @@ export const DIAGNOSTICS = {
     message: "precision f16 needs the shader-f16 feature, which {0} lacks",
     explain: "Use precision = f32 on this device.",
   },
+  P902: {
+    severity: "error",
+    message: "cannot write {0}: {1}",
+    explain: "An output folder could not be written. Check the path and free space.",
+  },
   P930: {
     severity: "error",
     message: "brackets nest more than {0} levels deep here",
@@ -278,11 +283,6 @@ export const DIAGNOSTICS = {
     severity: "error",
     message: "the file holds {0} tokens; pefc reads the first {1}",
     explain: "A .peft file holds a few hundred tokens; one of tens of thousands is damaged or not a .peft file. pefc checks the file up to this point.",
-  },
-  P902: {
-    severity: "error",
-    message: "cannot write {0}: {1}",
-    explain: "An output folder could not be written. Check the path and free space.",
   },
 } as const satisfies Record<string, DiagnosticInfo>;
 
