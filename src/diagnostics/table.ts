@@ -59,6 +59,16 @@ export const DIAGNOSTICS = {
     message: "unsupported language version {0}; this pefc reads version {1}",
     explain: "The optional header `peft VERSION;` names the language version the file was written for.",
   },
+  P207: {
+    severity: "error",
+    message: "brackets nest more than {0} levels deep here",
+    explain: "A .peft file nests a few levels of braces and brackets; one nesting dozens is damaged. pefc reads the file up to this bracket. Look for a run of repeated '{', '[' or '('.",
+  },
+  P208: {
+    severity: "error",
+    message: "the file holds {0} tokens; pefc reads the first {1}",
+    explain: "A .peft file holds a few hundred tokens; one of tens of thousands is damaged or not a .peft file. pefc checks the file up to this point.",
+  },
   P301: {
     severity: "error",
     message: "{0} is not a key of {1}{2}",
@@ -348,16 +358,6 @@ export const DIAGNOSTICS = {
     severity: "error",
     message: "export-run: {0} is a file, not a folder",
     explain: "--to names the folder the bundle is written to.",
-  },
-  P930: {
-    severity: "error",
-    message: "brackets nest more than {0} levels deep here",
-    explain: "A .peft file nests a few levels of braces and brackets; one nesting dozens is damaged. pefc reads the file up to this bracket. Look for a run of repeated '{', '[' or '('.",
-  },
-  P931: {
-    severity: "error",
-    message: "the file holds {0} tokens; pefc reads the first {1}",
-    explain: "A .peft file holds a few hundred tokens; one of tens of thousands is damaged or not a .peft file. pefc checks the file up to this point.",
   },
 } as const satisfies Record<string, DiagnosticInfo>;
 

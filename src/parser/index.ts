@@ -117,11 +117,11 @@ export function parse(input: string | Uint8Array, file: string): ParseResult {
   for (const e of lexed.errors) diagnostics.push(lexError(e, text, file));
   let tokens = lexed.tokens;
   if (tokens.length > MAX_TOKENS) {
-    diagnostics.push(diag("P931", file, tokenSpan(tokens[MAX_TOKENS]!), [tokens.length, MAX_TOKENS]));
+    diagnostics.push(diag("P208", file, tokenSpan(tokens[MAX_TOKENS]!), [tokens.length, MAX_TOKENS]));
     tokens = tokens.slice(0, MAX_TOKENS);
   }
   const deep = tooDeepAt(tokens);
-  if (deep >= 0) diagnostics.push(diag("P930", file, tokenSpan(tokens[deep]!), [MAX_NESTING]));
+  if (deep >= 0) diagnostics.push(diag("P207", file, tokenSpan(tokens[deep]!), [MAX_NESTING]));
   const { cst, errors } = parseTokens(deep >= 0 ? tokens.slice(0, deep) : tokens);
   for (const e of errors) diagnostics.push(parseError(e, text, file));
   const builder = new AstBuilder(file);
