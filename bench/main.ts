@@ -3,7 +3,9 @@
 // `npm run bench -- --sweep` also tries register-block shapes; `--quick` runs fewer shapes;
 // `--kernels` then times whole op lowerings (attention, linear_fused; see kernels.ts), and
 // `--kernels-only` skips the matmul table. `--load` instead measures loading a ChatGLM2 checkpoint
-// in its published torch format (load.ts; no device needed).
+// in its published torch format (load.ts; no device needed). `--train` runs only the training
+// steps against the PyTorch peer (bench/peer.ts; `--quick` leaves out GPT-2 at 4 x 512, `--threads
+// N` sets the peer's threads, default 2).
 
 import {
   MATMUL_VARIANTS,
@@ -14,7 +16,7 @@ import {
 } from "../src/codegen/wgsl/index.js";
 import { chooseMatmulVariant, median, openDevice, type Device } from "../src/runtime/device/index.js";
 import { aluCeiling } from "./alu.js";
-import { benchTraining } from "./train.js";
+import { benchTraining, benchTrainVsTorch } from "./train.js";
 import { benchKernels } from "./kernels.js";
 import { benchLoad } from "./load.js";
 
@@ -23,7 +25,10 @@ interface Case {
   p: MatmulProblem;
 }
 
-const args = new Set(process.argv.slice(2));
+const argv = process.argv.slice(2);
+const args = new Set(argv);
+const threadsAt = argv.indexOf("--threads");
+const peerThreads = threadsAt >= 0 ? Number(argv[threadsAt + 1]) : 2;
 const RUNS = 5;
 
 const CASES: Case[] = [
@@ -63,6 +68,12 @@ const dev = await openDevice();
 const a = dev.info.adapter;
 console.log(`device: ${a.description} (${a.vendor}/${a.architecture}${a.isCpu ? ", CPU adapter" : ""})`);
 console.log(`features: ${dev.info.features.join(", ")}`);
+console.log(`date: ${new Date().toISOString()}`);
+if (args.has("--train")) {
+  await benchTrainVsTorch(dev, (l) => console.log(l), { quick: args.has("--quick"), threads: peerThreads });
+  dev.destroy();
+  process.exit(0);
+}
 const choice = await chooseMatmulVariant(dev);
 console.log(`chosen matmul variant: ${choice.variant} (${choice.source}; ${Object.entries(choice.gflops).map(([k, g]) => `${k} ${g.toFixed(2)}`).join(", ")} GFLOP/s at ${choice.shape})`);
 const cases = args.has("--kernels-only") ? [] : args.has("--quick") ? CASES.slice(0, 2) : CASES;

@@ -1,7 +1,8 @@
 // Training-step benchmarks for `npm run bench`: ms per step and tokens/s of a LoRA step on the
 // stories260K shape (batch 8 x 128 tokens) and on a GPT-2-small-shaped model, fused against
 // unfused codegen, dispatches per step and peak device memory, and the same stories step on the
-// CPU reference. Models and data are synthetic (seeded) so the bench needs no files.
+// CPU reference; and with --train, pefc's step against a PyTorch peer on the same shapes
+// (benchTrainVsTorch). Models and data are synthetic (seeded) so the bench needs no files.
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,6 +18,7 @@ import { ReferenceBackend } from "../src/runtime/train/reference-backend.js";
 import { epochGroups } from "../src/runtime/train/loop.js";
 import { allParams, prepareSession, type Session } from "../src/runtime/train/session.js";
 import { profileFromConfig } from "../src/models/profile.js";
+import { availableBlas, PYTHON, runPeer, type PeerConfig } from "./peer.js";
 
 interface TrainCase {
   name: string;
@@ -125,6 +127,94 @@ export async function benchTraining(dev: Device, log: (s: string) => void): Prom
         const ref = new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), 0);
         const ms = median(await timeSteps((g) => ref.step(groups[g % groups.length]!, 1e-3), 1));
         log(`  ${c.name.padEnd(38)} ${"reference".padEnd(8)} ${ms.toFixed(1).padStart(8)} ms  ${((tokens * 1000) / ms).toFixed(0).padStart(6)} tok/s  (CPU reference executor)`);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+interface VsTorchCase {
+  name: string;
+  pefc: TrainCase;
+  peer: Omit<PeerConfig, "steps" | "threads"> & { steps: number; defaultBlas: boolean };
+}
+
+const GPT2 = builtinConfig("gpt2")!;
+const VS_TORCH: VsTorchCase[] = [
+  {
+    name: "stories260K LoRA r=8 q,v, 8 x 128",
+    pefc: TRAIN_CASES[0]!,
+    peer: { model: "llama", config: STORIES, batch: 8, seq: 128, rank: 8, alpha: 16, steps: 6, defaultBlas: true },
+  },
+  {
+    name: "GPT-2 small LoRA r=8 c_attn, 1 x 128",
+    pefc: TRAIN_CASES[1]!,
+    peer: { model: "gpt2", config: GPT2, batch: 1, seq: 128, rank: 8, alpha: 16, steps: 2, defaultBlas: true },
+  },
+  {
+    name: "GPT-2 small LoRA r=8 c_attn, 4 x 512",
+    pefc: { ...TRAIN_CASES[1]!, name: "GPT-2-small LoRA r=8 c_attn (4 x 512, f16 base)", batch: 4, seq: 512, steps: 1 },
+    // The reference BLAS takes minutes a step at this size.
+    peer: { model: "gpt2", config: GPT2, batch: 4, seq: 512, rank: 8, alpha: 16, steps: 1, defaultBlas: false },
+  },
+];
+
+function range(ms: readonly number[]): string {
+  const s = [...ms].sort((a, b) => a - b);
+  return s.length > 1 ? `${s[0]!.toFixed(1)}–${s[s.length - 1]!.toFixed(1)}` : s[0]!.toFixed(1);
+}
+
+/**
+ * `npm run bench -- --train`: pefc's LoRA step against the PyTorch peer (bench/torch_peer.py) on
+ * the same shapes, in one process order: pefc's steps, the peer on each BLAS, pefc's steps again,
+ * so a drift in the machine's speed shows as a spread between pefc's two rounds. The ratio is
+ * pefc's tokens/s over the peer's, from the medians.
+ */
+export async function benchTrainVsTorch(dev: Device, log: (s: string) => void, o: { quick: boolean; threads: number }): Promise<void> {
+  const blas = availableBlas();
+  log(`\npefc vs PyTorch (${PYTHON}, ${o.threads} threads; BLAS: ${blas.join(", ")}), LoRA + AdamW + clip 1.0, ms per optimizer step`);
+  for (const c of o.quick ? VS_TORCH.slice(0, 2) : VS_TORCH) {
+    const dir = mkdtempSync(join(tmpdir(), "pefc-bench-"));
+    try {
+      await syntheticModel(dir, c.pefc.config);
+      const s = await session(c.pefc, dir);
+      const groups = epochGroups(s.train, s, 0, 0);
+      const tokens = c.pefc.batch * c.pefc.seq;
+      const t0 = performance.now();
+      const b = await openGpuBackend(s, dev);
+      await b.step(groups[0]!, 1e-3);
+      const firstMs = performance.now() - t0;
+      const pefcMs: number[] = [];
+      const round = async () => {
+        for (let i = 1; i <= c.pefc.steps; i++) {
+          const t = performance.now();
+          await b.step(groups[i % groups.length]!, 1e-3);
+          pefcMs.push(performance.now() - t);
+        }
+      };
+      await round();
+      const peers: { label: string; ms?: number[]; why?: string }[] = [];
+      for (const k of blas) {
+        if (k === "default" && !c.peer.defaultBlas) {
+          peers.push({ label: `torch ${k} BLAS`, why: "skipped at this size (minutes a step)" });
+          continue;
+        }
+        const r = runPeer({ ...c.peer, threads: o.threads }, k);
+        peers.push(typeof r === "string" ? { label: `torch ${k} BLAS`, why: r } : { label: `torch ${k} BLAS (torch ${r.torch})`, ms: r.ms });
+      }
+      await round();
+      b.dispose();
+      const mine = median(pefcMs);
+      log(`  ${c.name}`);
+      log(`    pefc on ${b.device.padEnd(28)} ${mine.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / mine).toFixed(0).padStart(7)} tok/s  (steps ${range(pefcMs)} ms; first step with compiles ${(firstMs / 1000).toFixed(1)} s)`);
+      for (const p of peers) {
+        if (!p.ms) {
+          log(`    ${p.label}: ${p.why}`);
+          continue;
+        }
+        const m = median(p.ms);
+        log(`    ${p.label.padEnd(36)} ${m.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / m).toFixed(0).padStart(7)} tok/s  (steps ${range(p.ms)} ms)  pefc/peer tokens/s ${(m / mine).toFixed(2)}x`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -26,7 +26,7 @@ export interface CompileOptions {
 
 export interface CompileReport {
   kernels: number;
-  /** Devices that compiled (1 = the main device alone). */
+  /** Devices opened to compile (1 = the main device alone). */
   devices: number;
   ms: number;
 }
@@ -65,44 +65,45 @@ export async function compileKernels(dev: Device, specs: readonly KernelSpec[], 
   }
   await dev.prepare(...kernels);
   const queue = [...kernels];
-  const wanted = mesaDiskCacheEnabled() ? Math.min(o.helpers ?? defaultHelpers(), Math.floor(total / 4)) : 0;
-  const helpers = wanted > 0 ? await openHelpers(dev, wanted) : [];
-  try {
-    const drain = async (w: Warmer) => {
-      for (let k = queue.shift(); k; k = queue.shift()) {
-        await w.warm(k);
-        tick();
-      }
-    };
-    const main = new Warmer(dev.gpu, dev.pipelines);
-    try {
-      await Promise.all([drain(main), ...helpers.map((h) => drain(new Warmer(h, new PipelineCache(h))))]);
-    } finally {
-      main.destroy();
+  const drain = async (w: Warmer) => {
+    for (let k = queue.shift(); k; k = queue.shift()) {
+      await w.warm(k);
+      tick();
     }
+  };
+  // The main device starts at once and each helper joins when it is open (a few hundred ms): a
+  // run whose kernels are all in Mesa's cache already is held up by no more than that opening.
+  const wanted = mesaDiskCacheEnabled() ? Math.min(o.helpers ?? defaultHelpers(), Math.floor(total / 4)) : 0;
+  const helpers: GPUDevice[] = [];
+  const main = new Warmer(dev.gpu, dev.pipelines);
+  try {
+    const joining = Array.from({ length: wanted }, async (_, i) => {
+      const h = await openHelper(dev, i);
+      if (!h) return;
+      helpers.push(h);
+      if (queue.length > 0) await drain(new Warmer(h, new PipelineCache(h)));
+    });
+    await Promise.all([drain(main), ...joining]);
   } finally {
+    main.destroy();
     for (const h of helpers) h.destroy();
   }
   dev.checkErrors();
   return { kernels: total, devices: 1 + helpers.length, ms: performance.now() - t0 };
 }
 
-/** Further devices on the main device's adapter, with its features and limits; fewer if some fail. */
-async function openHelpers(dev: Device, n: number): Promise<GPUDevice[]> {
-  const out: GPUDevice[] = [];
-  for (let i = 0; i < n; i++) {
-    try {
-      const adapter = await dev.gpuInstance.requestAdapter({ powerPreference: "high-performance" });
-      if (!adapter) break;
-      const requiredLimits: Record<string, number> = {};
-      for (const l of REQUESTED_LIMITS) requiredLimits[l] = adapter.limits[l];
-      const requiredFeatures = dev.info.features.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
-      out.push(await adapter.requestDevice({ requiredFeatures, requiredLimits, label: `pefc compile ${i + 1}` }));
-    } catch {
-      break; // compiling on fewer devices is only slower
-    }
+/** A further device on the main device's adapter, with its features and limits; undefined if that fails. */
+async function openHelper(dev: Device, i: number): Promise<GPUDevice | undefined> {
+  try {
+    const adapter = await dev.gpuInstance.requestAdapter({ powerPreference: "high-performance" });
+    if (!adapter) return undefined;
+    const requiredLimits: Record<string, number> = {};
+    for (const l of REQUESTED_LIMITS) requiredLimits[l] = adapter.limits[l];
+    const requiredFeatures = dev.info.features.filter((f) => adapter.features.has(f)) as GPUFeatureName[];
+    return await adapter.requestDevice({ requiredFeatures, requiredLimits, label: `pefc compile ${i + 1}` });
+  } catch {
+    return undefined; // compiling on fewer devices is only slower
   }
-  return out;
 }
 
 /** Dispatches each kernel once on one workgroup, so the driver compiles it now. */
