@@ -91,7 +91,7 @@ class Checker {
         if (source.trim() === "" || builtin === "") {
           this.out.push(diag("P302", this.file, st.sourceSpan, ["model", "a checkpoint folder or builtin:NAME", JSON.stringify(st.source)]));
         }
-        this.spec.model = { source, seed: b.values.seed as number, span: st.sourceSpan, ...(builtin ? { builtin } : {}) };
+        this.spec.model = { source, seed: b.values.seed as number, span: st.sourceSpan, ...(source !== st.source ? { asWritten: st.source } : {}), ...(builtin ? { builtin } : {}) };
         return;
       }
       case "select":

@@ -10,6 +10,8 @@ export type PeriodSpec = { every: number; unit: "steps" | "epochs" };
 export interface ModelSpec {
   /** As written: a folder path (relative to the .peft file) or `builtin:NAME`. */
   source: string;
+  /** The path as the file writes it, when it names environment variables (`${CHATGLM2_6B}`); `source` is it expanded. */
+  asWritten?: string;
   builtin?: string;
   seed: number;
   span: Span;

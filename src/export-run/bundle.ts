@@ -8,13 +8,15 @@
  * (DeepSpeed), launch.sh, requirements.txt, README.md, start/ (the adapter the run starts from:
  * pefc's own initial values or the spec's `init from`, so both runs start from the same numbers),
  * base_model/ (a built-in model written out as a Hugging Face folder) or tokenizer/ (the files the
- * data pipeline tokenizes with).
+ * data pipeline tokenizes with). start/ and base_model/ are plain folders a user ships: the
+ * bundle's own marker stands for the whole, so they carry no .pefc-output of their own. A model
+ * path written with environment variables stays written so (model-path.ts).
  */
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { basename, join, resolve } from "node:path";
 import { DiagnosticsError, type Diagnostic } from "../diagnostics/index.js";
 import type { Graph } from "../ir/index.js";
-import { adapterLayout, loadAdapter, saveAdapter, withShapes, writeHfCheckpoint, type AdapterLayout } from "../runtime/adapter/index.js";
+import { adapterFiles, adapterLayout, CONFIG_FILE, hfCheckpointFiles, loadAdapter, WEIGHTS_FILE, withShapes, type AdapterLayout } from "../runtime/adapter/index.js";
 import { replaceDirAtomic } from "../runtime/io/atomic.js";
 import { serializeSafetensors } from "../runtime/io/safetensors-write.js";
 import { prepareSession, type Session } from "../runtime/train/session.js";
@@ -22,6 +24,7 @@ import { writeDataFiles } from "./data-files.js";
 import { accelerateYaml, dsConfig, launchScript, readme, requirements, type Topology } from "./engine-files.js";
 import { markerText, MARKER, outputProblem } from "./output-dir.js";
 import { refusal } from "./refuse.js";
+import { modelAsWritten } from "./model-path.js";
 import { trainScript } from "./train-script.js";
 
 export interface ExportRunOptions extends Topology {
@@ -67,15 +70,18 @@ export async function exportRun(source: Uint8Array, file: string, o: ExportRunOp
     const builtin = s.spec.model!.builtin !== undefined;
     if (builtin) {
       const config = s.profile.arch === "chatglm2" ? { ...s.profile.config, auto_map: CHATGLM_AUTO_MAP } : s.profile.config;
-      await writeHfCheckpoint(join(tmp, "base_model"), withShapes(await s.base.loadAll(), s.profile), config);
-      files.push("base_model/config.json", "base_model/model.safetensors");
+      const hf = hfCheckpointFiles(withShapes(await s.base.loadAll(), s.profile), config);
+      await put("base_model/config.json", hf.config);
+      await put("base_model/model.safetensors", joined(hf.weights));
     }
-    files.push(...(await writeDataFiles(tmp, s)));
-    files.push(...(await writeStart(join(tmp, "start"), s, layout)).map((f) => `start/${f}`));
-    await put("train.py", trainScript({ session: s, layout, engine: o.engine, baseModel: builtin ? "base_model" : s.profile.source, baseModelIsBundled: builtin, startAdapter: "start" }));
+    const dataFiles = await writeDataFiles(tmp, s);
+    files.push(...dataFiles);
+    for (const [name, bytes] of await startFiles(s, layout)) await put(`start/${name}`, bytes);
+    await put("train.py", trainScript({ session: s, layout, engine: o.engine, baseModel: builtin ? "base_model" : s.spec.model!.asWritten ?? s.profile.source, baseModelIsBundled: builtin, startAdapter: "start" }));
     await put("accelerate.yaml", accelerateYaml(o, s.profile));
     if (o.engine === "deepspeed") await put("ds_config.json", dsConfig(o, s));
-    await put("requirements.txt", requirements());
+    const sentencepiece = dataFiles.includes("tokenizer/tokenizer.model");
+    await put("requirements.txt", requirements(sentencepiece));
     await put("launch.sh", launchScript(o));
     await chmod(join(tmp, "launch.sh"), 0o755);
     const startNote = o.from !== undefined
@@ -83,7 +89,7 @@ export async function exportRun(source: Uint8Array, file: string, o: ExportRunOp
       : s.spec.init
       ? `train.py loads \`start/\`, the spec's \`init from "${s.spec.init.from}"\` adapter as pefc read it.`
       : "train.py loads `start/`, the adapter pefc initialises from the spec's seed, instead of PEFT's random init.";
-    await put("README.md", readme({ topology: o, session: s, method: methodText(s), startNote, hasStart: true, bundledBase: builtin }));
+    await put("README.md", readme({ topology: o, session: s, method: methodText(s), startNote, hasStart: true, bundledBase: builtin, sentencepiece }));
   });
   return { dir: out, files: files.sort() };
 }
@@ -93,21 +99,30 @@ function methodText(s: Session): string {
   return m.method === "adapter" ? `adapter ${m.variant}` : m.method;
 }
 
-/** start/: the run's starting values in PEFT's layout, plus a prompt encoder's weights (PEFT saves only its output). */
-async function writeStart(dir: string, s: Session, layout: AdapterLayout): Promise<string[]> {
+/**
+ * start/: the run's starting values in PEFT's layout, plus a prompt encoder's weights (PEFT saves
+ * only its output). Like base_model/, it is written as plain files: the bundle is swapped in whole
+ * and its own marker covers it, so the folders a user ships carry no pefc marker of their own.
+ */
+async function startFiles(s: Session, layout: AdapterLayout): Promise<[string, string | Uint8Array][]> {
   const values = new Map(s.params);
   for (const p of s.trainGraph.params) {
     if (p.trainable && p.origin === "base" && !values.has(p.name)) values.set(p.name, await s.base.readF32(p.name));
   }
-  await saveAdapter(dir, { spec: s.spec, graph: s.trainGraph, profile: s.profile, values, baseModel: s.spec.model!.source, extra: { totalStep: s.totalSteps } });
-  const written = ["adapter_config.json", "adapter_model.safetensors"];
+  const a = adapterFiles({ spec: s.spec, graph: s.trainGraph, profile: s.profile, values, baseModel: modelAsWritten(s.spec), extra: { totalStep: s.totalSteps } });
+  const out: [string, string | Uint8Array][] = [
+    [CONFIG_FILE, a.config],
+    [WEIGHTS_FILE, joined(serializeSafetensors(a.tensors, a.metadata))],
+  ];
   if (layout.entries.some((e) => e.computed)) {
     const tensors = encoderParams(s.trainGraph, layout).map((p) => ({ name: p.name.slice(p.name.indexOf(".") + 1), dtype: "F32" as const, shape: [...p.shape], data: values.get(p.name)! }));
-    const chunks = serializeSafetensors(tensors, { format: "pt" });
-    await writeFile(join(dir, PROMPT_ENCODER_FILE), Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength))));
-    written.push(PROMPT_ENCODER_FILE);
+    out.push([PROMPT_ENCODER_FILE, joined(serializeSafetensors(tensors, { format: "pt" }))]);
   }
-  return written;
+  return out;
+}
+
+function joined(chunks: readonly Uint8Array[]): Uint8Array {
+  return Buffer.concat(chunks.map((c) => Buffer.from(c.buffer, c.byteOffset, c.byteLength)));
 }
 
 /** The prompt encoder's parameters (prefix_encoder.* / prompt_encoder.*), named as PEFT's encoder module names them after the first segment. */

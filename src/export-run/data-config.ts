@@ -8,8 +8,12 @@ import type { DataSpec, Spec } from "../check/spec.js";
 import { templateByName } from "../models/templates.js";
 import type { ModelProfile } from "../models/types.js";
 import { formatOf } from "../runtime/data/index.js";
+import type { SentencePieceConvention } from "../runtime/tokenizer/index.js";
 
-export type TokenizerRef = { kind: "byte" } | { kind: "tokenizer.json"; folder: string };
+export type TokenizerRef =
+  | { kind: "byte" }
+  | { kind: "tokenizer.json"; folder: string }
+  | { kind: "sentencepiece"; folder: string; convention: SentencePieceConvention };
 
 /** Where each data file of the spec goes in the bundle: data/<name>, made unique. */
 export function bundledDataFiles(spec: Spec): Map<string, string> {

@@ -4,9 +4,10 @@
  */
 import type { ModelProfile } from "../models/types.js";
 import type { Session } from "../runtime/train/session.js";
+import { modelAsWritten, modelEnvNames } from "./model-path.js";
 import { py } from "./python.js";
 import { pyFloat } from "../runtime/adapter/index.js";
-import { readTemplate, render } from "./templates.js";
+import { render } from "./templates.js";
 
 export const ENGINES = ["deepspeed", "fsdp", "ddp"] as const;
 export type Engine = (typeof ENGINES)[number];
@@ -54,8 +55,9 @@ export function launchScript(t: Topology): string {
   return render("launch.sh.tmpl", { ENGINE: engineName(t.engine), GPUS: String(t.gpus), NODES: String(t.nodes), PROCESSES: String(t.gpus * t.nodes), LAST_RANK: String(Math.max(0, t.nodes - 1)) });
 }
 
-export function requirements(): string {
-  return readTemplate("requirements.txt");
+/** `sentencepiece`: whether data_pipeline.py reads a tokenizer.model (0.1.97 is the oldest it was tested with). */
+export function requirements(sentencepiece: boolean): string {
+  return render("requirements.txt", { SENTENCEPIECE: sentencepiece ? "sentencepiece>=0.1.97\n" : "" });
 }
 
 export interface ReadmeInputs {
@@ -65,6 +67,8 @@ export interface ReadmeInputs {
   startNote: string;
   hasStart: boolean;
   bundledBase: boolean;
+  /** data_pipeline.py reads a tokenizer.model with the sentencepiece package. */
+  sentencepiece: boolean;
 }
 
 export function readme(i: ReadmeInputs): string {
@@ -96,7 +100,9 @@ export function readme(i: ReadmeInputs): string {
     LAST_RANK: String(Math.max(0, t.nodes - 1)),
     PRECISION: t.precision,
     METHOD: i.method,
-    MODEL: s.spec.model!.source,
+    MODEL: modelAsWritten(s.spec),
+    MODEL_ENV: modelEnvNames(s.spec).map((n) => `    ${`export ${n}=/path/to/the/model`.padEnd(49)}# on every node: the model path is \`${modelAsWritten(s.spec)}\`\n`).join(""),
+    DATA_NEEDS: i.sentencepiece ? "standard library and `sentencepiece` (the model's tokenizer.model)" : "standard library only",
     TRAIN_RECORDS: String(s.train.length),
     EVAL_RECORDS: s.eval ? `, ${s.eval.length} eval` : "",
     TOTAL_STEPS: String(s.totalSteps),

@@ -10,6 +10,7 @@ import type { Spec } from "../check/spec.js";
 import type { AdapterLayout } from "../runtime/adapter/index.js";
 import { adapterConfig, pyFloat, type PyJson } from "../runtime/adapter/index.js";
 import type { Session } from "../runtime/train/session.js";
+import { modelAsWritten } from "./model-path.js";
 import { py, pyCall } from "./python.js";
 import { render } from "./templates.js";
 
@@ -26,7 +27,7 @@ export const CONFIG_CLASS: Record<string, string> = {
 const FILE_FIELDS = new Set(["auto_mapping", "base_model_name_or_path", "revision", "peft_type", "inference_mode"]);
 
 export function peftKwargs(s: Session, layout: AdapterLayout, startsFromFile: boolean): Record<string, PyJson> {
-  const cfg = adapterConfig({ spec: s.spec, graph: s.trainGraph, profile: s.profile, layout, baseModel: s.spec.model!.source, totalStep: s.totalSteps });
+  const cfg = adapterConfig({ spec: s.spec, graph: s.trainGraph, profile: s.profile, layout, baseModel: modelAsWritten(s.spec), totalStep: s.totalSteps });
   const out: Record<string, PyJson> = {};
   for (const k of Object.keys(cfg).sort()) if (!FILE_FIELDS.has(k)) out[k] = cfg[k]!;
   out["inference_mode"] = false;
@@ -72,7 +73,7 @@ export function trainScript(i: TrainScriptInputs): string {
     ENGINE: i.engine,
     PEFT_CLASS: cls,
     BASE_MODEL: baseModel,
-    BASE_MODEL_NAME: py(spec.model!.source),
+    BASE_MODEL_NAME: py(modelAsWritten(spec)),
     TRUST_REMOTE_CODE: py(s.profile.arch === "chatglm2"),
     START_ADAPTER: py(i.startAdapter ?? null),
     SEED: py(t.seed),

@@ -3,7 +3,10 @@
  * Debian's python3 must give exactly the token ids, labels, eval split and per-epoch micro-batch
  * order pefc trains on, for every example with a data block (also those export-run refuses: the
  * data pipeline does not depend on the method) and for the PEFT conformance runs. The oracle is
- * pefc's own session and batching.
+ * pefc's own session and batching. chatglm2-6b-medical.peft reads its model from ${CHATGLM2_6B}:
+ * here the ChatGLM2 folder in THUDM's published layout that the torch fixtures build (bf16 .bin
+ * shards, a SentencePiece tokenizer.model, ChatGLMTokenizer), so the bundle tokenizes with the
+ * sentencepiece package under ChatGLM2's conventions.
  */
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
@@ -14,9 +17,12 @@ import { writeDataFiles } from "../../src/export-run/data-files.js";
 import { epochGroups } from "../../src/runtime/train/loop.js";
 import { prepareSession, type Session } from "../../src/runtime/train/session.js";
 import type { Example } from "../../src/runtime/data/index.js";
+import { chatglm2Fixtures } from "../models/chatglm2-fixtures.js";
 
 const EXAMPLES = new URL("../../examples/", import.meta.url).pathname;
 const work = mkdtempSync(join(tmpdir(), "pefc-data-pipeline-"));
+const FIXTURES = chatglm2Fixtures();
+process.env.CHATGLM2_6B = join(FIXTURES, "chatglm2");
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 interface Dump {
@@ -26,6 +32,8 @@ interface Dump {
   steps_per_epoch: number;
   total_steps: number;
   epochs: { input_ids: number[][]; labels: number[][]; attention_mask: number[][] }[][];
+  /** data_config.json's tokenizer entry. */
+  tokenizer: unknown;
 }
 
 function rows(flat: Int32Array, B: number, T: number): number[][] {
@@ -40,7 +48,7 @@ async function python(s: Session, name: string): Promise<Dump> {
   const dir = join(work, name);
   await writeDataFiles(dir, s);
   const out = execFileSync("/usr/bin/python3", ["data_pipeline.py", "data_config.json", "--dump"], { cwd: dir, encoding: "utf8", maxBuffer: 1 << 28 });
-  return JSON.parse(out) as Dump;
+  return { ...(JSON.parse(out) as Dump), tokenizer: (JSON.parse(readFileSync(join(dir, "data_config.json"), "utf8")) as { tokenizer: unknown }).tokenizer };
 }
 
 const CONFORMANCE = new URL("../../../shared/data/peft-conformance/", import.meta.url).pathname;
@@ -59,6 +67,16 @@ describe("export-run data pipeline under python3", () => {
       const s = await prepareSession(readFileSync(path), path);
       expect(s.spec.data.train, `${f} has a data block`).toBeDefined();
       const got = await python(s, f.replace(".peft", "").replace("/", "-"));
+      if (f === "chatglm2-6b-medical.peft") {
+        // ChatGLM2's conventions, by Python sentencepiece's piece count n (the fixtures' oracle):
+        // every example starts [gMASK] = n+1, sop = n+3, and ends with </s>.
+        const n = (JSON.parse(readFileSync(join(FIXTURES, "tokenizer.json"), "utf8")) as { chatglm2: { n: number; eos: number } }).chatglm2;
+        expect(got.tokenizer).toEqual({ kind: "sentencepiece", folder: "tokenizer", convention: "chatglm2" });
+        for (const e of got.train) {
+          expect(e.input_ids.slice(0, 2)).toEqual([n.n + 1, n.n + 3]);
+          expect(e.input_ids.at(-1)).toBe(n.eos);
+        }
+      }
       expect(got.train.map(({ input_ids, labels }) => ({ input_ids, labels }))).toEqual(plain(s.train));
       expect(got.train.map((e) => e.line)).toEqual(s.train.map((e) => e.source.line));
       expect(got.eval === null ? undefined : got.eval.map(({ input_ids, labels }) => ({ input_ids, labels }))).toEqual(s.eval ? plain(s.eval) : undefined);

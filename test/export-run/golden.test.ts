@@ -8,6 +8,12 @@
  * A refused example's case holds refused.diag, the diagnostic, and nothing is written.
  * `npm run golden:accept:export-run` rewrites them. Each train.py and data_pipeline.py must also
  * pass `python3 -m py_compile`.
+ *
+ * chatglm2-6b-medical.peft finds its model through ${CHATGLM2_6B}; here that is the ChatGLM2
+ * folder in the published layout the torch fixtures build (bf16 .bin shards, tokenizer.model).
+ * The bundle must name the model by the variable, never by this machine's path, and carries the
+ * folder's tokenizer files unchanged: MANIFEST records those as copies of the model's files, so
+ * the golden does not pin the bytes of a tokenizer trained by the fixture script.
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -16,12 +22,15 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { main } from "../../src/cli/main.js";
+import { chatglm2Fixtures } from "../models/chatglm2-fixtures.js";
 
 const ROOT = resolve(new URL("../..", import.meta.url).pathname);
 const GOLDEN = join(ROOT, "test/export-run/golden");
 const ACCEPT = process.env["PEFC_ACCEPT"] === "1";
 const TEXT = new Set(["train.py", "data_config.json", "accelerate.yaml", "ds_config.json", "launch.sh", "README.md", "start/adapter_config.json", "base_model/config.json", ".pefc-export-run"]);
 const work = mkdtempSync(join(tmpdir(), "pefc-export-golden-"));
+const CHATGLM2_6B = join(chatglm2Fixtures(), "chatglm2");
+process.env.CHATGLM2_6B = CHATGLM2_6B;
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 /** Machine paths out: the checkout's parent folder becomes <parent>, the work folder <out>. */
@@ -83,10 +92,17 @@ describe("export-run golden bundles", () => {
         return;
       }
       const files = walk(out).sort();
+      const fromEnv = readFileSync(join(ROOT, c.spec), "utf8").includes('model "${CHATGLM2_6B}"');
       const manifest = files.map((f) => {
         const bytes = readFileSync(join(out, f));
+        if (fromEnv && f.startsWith("tokenizer/")) {
+          const name = f.slice("tokenizer/".length);
+          expect(bytes.equals(readFileSync(join(CHATGLM2_6B, name))), `${f} is the model's own file`).toBe(true);
+          return `${f}  copy of \${CHATGLM2_6B}/${name}`;
+        }
         return `${f}  ${bytes.length}  ${createHash("sha256").update(TEXT.has(f) ? normalize(bytes.toString("utf8"), out) : bytes).digest("hex")}`;
       });
+      for (const f of files) expect(readFileSync(join(out, f)).includes(CHATGLM2_6B), `${f} names this machine's ${CHATGLM2_6B}`).toBe(false);
       compare(`${c.name}/MANIFEST`, `${manifest.join("\n")}\n`);
       for (const f of files.filter((x) => TEXT.has(x))) compare(`${c.name}/${f}`, normalize(readFileSync(join(out, f), "utf8"), out));
       for (const py of ["train.py", "data_pipeline.py"]) execFileSync("/usr/bin/python3", ["-m", "py_compile", join(out, py)]);

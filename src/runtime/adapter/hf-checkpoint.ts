@@ -36,21 +36,26 @@ export function tiedDuplicates(tensors: ReadonlyMap<string, HfTensor>, config: R
   return [];
 }
 
-export async function writeHfCheckpoint(dir: string, tensors: ReadonlyMap<string, HfTensor>, config: Record<string, unknown>, opts: HfCheckpointOptions = {}): Promise<void> {
+/** The folder's two files, without writing anything (for a folder that is part of a larger one). */
+export function hfCheckpointFiles(tensors: ReadonlyMap<string, HfTensor>, config: Record<string, unknown>, dtype: HfCheckpointOptions["dtype"] = "F32"): { config: string; weights: Uint8Array[] } {
   const drop = new Set(tiedDuplicates(tensors, config));
   const list: TensorToWrite[] = [];
   for (const [name, t] of tensors) {
     if (drop.has(name)) continue;
     const n = t.shape.reduce((a, b) => a * b, 1);
     if (n !== t.data.length) throw new Error(`${name}: ${t.data.length} elements for shape [${t.shape.join(", ")}]`);
-    list.push({ name, dtype: opts.dtype ?? "F32", shape: t.shape, data: t.data });
+    list.push({ name, dtype, shape: t.shape, data: t.data });
   }
-  const json = `${pyJsonDumps(toPy(config))}\n`;
+  return { config: `${pyJsonDumps(toPy(config))}\n`, weights: serializeSafetensors(list, { format: "pt" }) };
+}
+
+export async function writeHfCheckpoint(dir: string, tensors: ReadonlyMap<string, HfTensor>, config: Record<string, unknown>, opts: HfCheckpointOptions = {}): Promise<void> {
+  const files = hfCheckpointFiles(tensors, config, opts.dtype);
   await replaceDirAtomic(
     dir,
     async (tmp) => {
-      await writeFileAtomic(join(tmp, "config.json"), json);
-      await writeFileAtomic(join(tmp, "model.safetensors"), serializeSafetensors(list, { format: "pt" }));
+      await writeFileAtomic(join(tmp, "config.json"), files.config);
+      await writeFileAtomic(join(tmp, "model.safetensors"), files.weights);
       await opts.also?.(tmp);
       // Marks the folder as pefc's, so a later write may replace it and nothing else (io/outputs.ts).
       await writeOwnerMarker(tmp, "merged");

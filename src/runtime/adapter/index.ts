@@ -6,7 +6,7 @@ export { PEFT_CONFIG_FIELDS, peftConfigOf } from "./peft-fields.js";
 export { adapterFiles, saveAdapter, CONFIG_FILE, WEIGHTS_FILE, type AdapterExtra, type AdapterFiles, type SaveAdapterOptions } from "./save.js";
 export { loadAdapter, type LoadAdapterOptions } from "./load.js";
 export { mergeAdapter, type MergeOptions } from "./merge.js";
-export { writeHfCheckpoint, withShapes, tiedDuplicates, type HfTensor, type HfCheckpointOptions } from "./hf-checkpoint.js";
+export { hfCheckpointFiles, writeHfCheckpoint, withShapes, tiedDuplicates, type HfTensor, type HfCheckpointOptions } from "./hf-checkpoint.js";
 export { peftTargets, peftMatches, peftFeedforward, patternKey, patternMatch, type PeftTargets } from "./peft-targets.js";
 export { loraModuleSettings, type LoraModuleSettings } from "./lora-settings.js";
 export { pyJsonDumps, pyFloat, pyFloatRepr, PyFloat, type PyJson } from "./py-json.js";

@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import re
 import shutil
 import sys
 
@@ -32,8 +33,9 @@ import data_pipeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The base model: a Hugging Face folder (config.json + safetensors). BASE_MODEL_NAME is what the
-# saved adapter_config.json names as its base, as pefc wrote it.
+# The base model: a Hugging Face folder (config.json + weights). BASE_MODEL_NAME is what the
+# saved adapter_config.json names as its base, as pefc wrote it. ${NAME} in either is the
+# environment variable NAME, read when train.py starts (see model_path).
 BASE_MODEL = "<parent>/shared/models/stories260K/hf"
 BASE_MODEL_NAME = "../../../models/stories260K/hf"
 TRUST_REMOTE_CODE = False
@@ -60,7 +62,6 @@ def peft_config():
     """The PEFT config pefc writes into adapter_config.json for this run, in training mode."""
     return make_config(PrefixTuningConfig, {
         "encoder_hidden_size": 32,
-        "modules_to_save": None,
         "num_attention_heads": 4,
         "num_layers": 5,
         "num_transformer_submodules": 1,
@@ -113,13 +114,26 @@ def due(period, step, epoch_ended):
     return epoch_ended is not None and epoch_ended % period["every"] == 0
 
 
+def model_path(path):
+    """path with each ${NAME} replaced by the environment variable NAME, as pefc reads a .peft
+    file's model path; an unset or empty variable stops the run."""
+
+    def value(m):
+        v = os.environ.get(m.group(1), "")
+        if v == "":
+            sys.exit(f"error: the model path {path!r} names the environment variable {m.group(1)}, which is not set; point it at the model folder")
+        return v
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, path)
+
+
 def load_base_model():
     kwargs = {"trust_remote_code": TRUST_REMOTE_CODE}
     # transformers 4.56 renamed torch_dtype to dtype; float32 so the run matches pefc's numerics
     # (Accelerate's mixed precision, when asked for, casts on top).
     major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
     kwargs["dtype" if (major, minor) >= (4, 56) else "torch_dtype"] = torch.float32
-    return AutoModelForCausalLM.from_pretrained(BASE_MODEL, **kwargs)
+    return AutoModelForCausalLM.from_pretrained(model_path(BASE_MODEL), **kwargs)
 
 
 def load_start(model):
@@ -169,7 +183,7 @@ def main():
     torch.manual_seed(SEED)
     model = load_base_model()
     model = get_peft_model(model, peft_config())
-    model.peft_config["default"].base_model_name_or_path = BASE_MODEL_NAME
+    model.peft_config["default"].base_model_name_or_path = model_path(BASE_MODEL_NAME)
     if START_ADAPTER is not None:
         load_start(model)
     if accelerator.is_main_process:

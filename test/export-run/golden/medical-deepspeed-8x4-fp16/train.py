@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import re
 import shutil
 import sys
 
@@ -32,8 +33,9 @@ import data_pipeline
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# The base model: a Hugging Face folder (config.json + safetensors). BASE_MODEL_NAME is what the
-# saved adapter_config.json names as its base, as pefc wrote it.
+# The base model: a Hugging Face folder (config.json + weights). BASE_MODEL_NAME is what the
+# saved adapter_config.json names as its base, as pefc wrote it. ${NAME} in either is the
+# environment variable NAME, read when train.py starts (see model_path).
 BASE_MODEL = os.path.join(HERE, "base_model")
 BASE_MODEL_NAME = "builtin:tiny-chatglm2"
 TRUST_REMOTE_CODE = True
@@ -64,8 +66,6 @@ def peft_config():
         "beta2": 0.85,
         "bias": "none",
         "deltaT": 10,
-        "eva_config": None,
-        "exclude_modules": None,
         "fan_in_fan_out": False,
         "init_lora_weights": True,
         "init_r": 12,
@@ -74,7 +74,6 @@ def peft_config():
         "layers_to_transform": None,
         "loftq_config": {},
         "lora_alpha": 32,
-        "lora_bias": False,
         "lora_dropout": 0.01,
         "megatron_config": None,
         "megatron_core": "megatron.core",
@@ -135,13 +134,26 @@ def due(period, step, epoch_ended):
     return epoch_ended is not None and epoch_ended % period["every"] == 0
 
 
+def model_path(path):
+    """path with each ${NAME} replaced by the environment variable NAME, as pefc reads a .peft
+    file's model path; an unset or empty variable stops the run."""
+
+    def value(m):
+        v = os.environ.get(m.group(1), "")
+        if v == "":
+            sys.exit(f"error: the model path {path!r} names the environment variable {m.group(1)}, which is not set; point it at the model folder")
+        return v
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}", value, path)
+
+
 def load_base_model():
     kwargs = {"trust_remote_code": TRUST_REMOTE_CODE}
     # transformers 4.56 renamed torch_dtype to dtype; float32 so the run matches pefc's numerics
     # (Accelerate's mixed precision, when asked for, casts on top).
     major, minor = (int(x) for x in transformers.__version__.split(".")[:2])
     kwargs["dtype" if (major, minor) >= (4, 56) else "torch_dtype"] = torch.float32
-    return AutoModelForCausalLM.from_pretrained(BASE_MODEL, **kwargs)
+    return AutoModelForCausalLM.from_pretrained(model_path(BASE_MODEL), **kwargs)
 
 
 def load_start(model):
@@ -191,7 +203,7 @@ def main():
     torch.manual_seed(SEED)
     model = load_base_model()
     model = get_peft_model(model, peft_config())
-    model.peft_config["default"].base_model_name_or_path = BASE_MODEL_NAME
+    model.peft_config["default"].base_model_name_or_path = model_path(BASE_MODEL_NAME)
     if START_ADAPTER is not None:
         load_start(model)
     if accelerator.is_main_process:
