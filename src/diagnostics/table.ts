@@ -314,6 +314,11 @@ export const DIAGNOSTICS = {
     message: "precision f16 needs the shader-f16 feature, which {0} lacks",
     explain: "Use precision = f32 on this device.",
   },
+  P803: {
+    severity: "error",
+    message: "the WebGPU device was lost ({0}); nothing after the last saved checkpoint was written",
+    explain: "The GPU driver reset, the GPU was removed or hung, or the device ran out of memory. Checkpoints saved before the loss are whole: continue with pefc run FILE --resume DIR from the newest checkpoint-N. If it recurs, lower batch or max_length, or run on the CPU with --device reference.",
+  },
   P902: {
     severity: "error",
     message: "cannot write {0}: {1}",

@@ -9,6 +9,7 @@ import { createBuffer, readback, upload } from "./buffers.js";
 import { PipelineCache, type CachedPipeline } from "./pipelines.js";
 import { DispatchRecorder, type BufferBinding, type RecorderHost } from "./recorder.js";
 import { PassTimer, type TimingMethod } from "./timing.js";
+import { DeviceLostError } from "./lost.js";
 
 const BIND_GROUP_CACHE_LIMIT = 4096;
 
@@ -19,6 +20,8 @@ export class Device implements RecorderHost {
   private readonly bufferIds = new WeakMap<GPUBuffer, number>();
   private nextBufferId = 1;
   private lost: string | undefined;
+  /** Set by destroy(): the loss that follows is ours, not the driver's. */
+  private destroying = false;
 
   constructor(
     readonly gpu: GPUDevice,
@@ -31,7 +34,7 @@ export class Device implements RecorderHost {
       this.errors.push(e.error.message);
     };
     void gpu.lost.then((l) => {
-      if (l.reason !== "destroyed") this.lost = l.message || "device lost";
+      if (!this.destroying) this.lost = l.message || l.reason || "device lost";
     });
   }
 
@@ -45,7 +48,7 @@ export class Device implements RecorderHost {
 
   /** Throws the device errors reported since the last check. */
   checkErrors(): void {
-    if (this.lost) throw new Error(`WebGPU device lost: ${this.lost}`);
+    if (this.lost) throw new DeviceLostError(this.lost);
     if (this.errors.length) {
       const all = this.errors.splice(0);
       throw new Error(`WebGPU error${all.length > 1 ? "s" : ""}:\n${all.join("\n")}`);
@@ -74,9 +77,30 @@ export class Device implements RecorderHost {
   }
 
   async read(buffer: GPUBuffer, bytes?: number, offsetBytes = 0): Promise<ArrayBuffer> {
-    const out = await readback(this.gpu, buffer, bytes, offsetBytes);
+    const out = await this.whenLost(readback(this.gpu, buffer, bytes, offsetBytes));
     this.checkErrors();
     return out;
+  }
+
+  /** Maps a MAP_READ buffer; a device lost meanwhile becomes a DeviceLostError, not Dawn's empty rejection. */
+  async mapRead(buffer: GPUBuffer, offset?: number, size?: number): Promise<void> {
+    await this.whenLost(buffer.mapAsync(GPUMapMode.READ, offset, size));
+  }
+
+  /**
+   * `work`, or the device's loss when it fails because of one. Dawn rejects a map on a lost device
+   * before the lost promise has settled, so a failure waits briefly for that promise.
+   */
+  private async whenLost<T>(work: Promise<T>): Promise<T> {
+    try {
+      return await work;
+    } catch (e) {
+      if (!this.destroying) {
+        const l = await Promise.race([this.gpu.lost, new Promise<undefined>((r) => setTimeout(() => r(undefined), 250))]);
+        if (l) throw new DeviceLostError(l.message || l.reason || "device lost");
+      }
+      throw e;
+    }
   }
 
   /** Several byte ranges of buffers, with one staging buffer and one map. */
@@ -91,7 +115,7 @@ export class Device implements RecorderHost {
       at += r.bytes;
     }
     this.gpu.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
+    await this.mapRead(staging);
     const all = staging.getMappedRange();
     at = 0;
     const out = ranges.map((r) => {
@@ -179,6 +203,7 @@ export class Device implements RecorderHost {
   }
 
   destroy(): void {
+    this.destroying = true;
     this.bindGroups.clear();
     this.gpu.destroy();
   }

@@ -202,7 +202,7 @@ export class GpuBackend implements TrainBackend {
     this.dev.gpu.queue.submit([enc.finish()]);
     this.lastDispatches = dispatches;
 
-    await losses.read.mapAsync(GPUMapMode.READ, 0, 4 * (n + 1));
+    await this.dev.mapRead(losses.read, 0, 4 * (n + 1));
     const got = new Float32Array(losses.read.getMappedRange(0, 4 * (n + 1)).slice(0));
     losses.read.unmap();
     this.dev.checkErrors();
