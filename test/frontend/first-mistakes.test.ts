@@ -102,11 +102,11 @@ describe("run-time errors of data and model carry a code and the statement", () 
 
 describe("sizes past the model warn", () => {
   it("max_length above the model's positions (P320) and r above a layer's width (P321)", async () => {
-    // tiny-llama: 256 positions, hidden size 64.
+    // tiny-llama: 1024 positions, hidden size 64.
     const f = file("big.peft", `model "builtin:tiny-llama";\ndata train "data.jsonl" { prompt = instruction; response = output; max_length = 4096; }\nlora r=100 on q_proj, v_proj;\ntrain { steps = 1; }\n`);
     const r = await pefc("plan", f);
     expect(r.code).toBe(0);
-    expect(r.err).toContain(`${f}:2:1: warning P320: max_length = 4096 tokens is more than the 256 positions of llama (max_position_embeddings = 256 in config.json)`);
+    expect(r.err).toContain(`${f}:2:1: warning P320: max_length = 4096 tokens is more than the 1024 positions of llama (max_position_embeddings = 1024 in config.json)`);
     // A run measures the examples instead: these instructions are far shorter than 256 tokens.
     const run = await pefc("run", "--device", "reference", f);
     expect(run.out).not.toContain("P320");
