@@ -196,36 +196,7 @@ describe("ChatGLM2 and GPT-2 base forward: reference executor vs a PyTorch oracl
       const profile = await profileOf(dir);
       expect(profile.arch).toBe(c.arch);
       expect(profile.dims.vocabSize).toBe(c.vocab);
-      const { input_ids, labels } = batch(c.vocab, c.T, c.pad, c.padId);
-      const [want, got] = await Promise.all([
-        runOracle({ arch: c.arch, model_dir: dir, input_ids, labels, dtype: "float64" }),
-        pefcForward(dir, input_ids, labels),
-      ]);
-      const V = c.vocab;
-      expect(got.shape).toEqual([2, c.T, V]);
-      const lastRow0 = got.logits.subarray((c.T - 1) * V, (c.T - 1) * V + SAMPLE);
-      const lastRow1 = got.logits.subarray((2 * c.T - 1) * V, (2 * c.T - 1) * V + SAMPLE);
-      let sum = 0;
-      let abs = 0;
-      for (const x of got.logits) {
-        sum += x;
-        abs += Math.abs(x);
-      }
-      const d = {
-        loss: Math.abs(got.loss - want.loss),
-        sample: maxAbsDiff(lastRow0, want.logits_sample),
-        row1: maxAbsDiff(lastRow1, want.logits_row1_last),
-        sum: Math.abs(sum - want.logits_sum),
-        absSum: Math.abs(abs - want.logits_abs_sum),
-      };
-      console.log(`${c.name}: pefc loss ${got.loss}, torch loss ${want.loss}; diffs ${JSON.stringify(d)}`);
-      expect(Number.isFinite(want.loss)).toBe(true);
-      expect(d.loss).toBeLessThan(1e-10);
-      const scale = Math.max(1, ...want.logits_sample.map(Math.abs));
-      expect(d.sample).toBeLessThan(1e-10 * scale);
-      expect(d.row1).toBeLessThan(1e-10 * scale);
-      expect(d.sum).toBeLessThan(1e-12 * want.logits_abs_sum + 1e-10);
-      expect(d.absSum).toBeLessThan(1e-12 * want.logits_abs_sum + 1e-10);
+      await expectAgrees(c);
     });
   }
 });
