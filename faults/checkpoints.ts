@@ -281,7 +281,9 @@ export async function checkpointsFamily(o: FaultOptions): Promise<Tally> {
   const t = new Tally("checkpoints");
   t.zero("crashes", "hangs");
   if (o.case !== undefined) {
+    // Case I of the seed, of the safetensors and of the .bin cases alike.
     await fileCases(t, o.seed ?? 1, 0, o.case);
+    await binCases(t, o);
     return t;
   }
   const seed = o.seed ?? randomSeed();

@@ -55,7 +55,12 @@ export adapter to "exp";
 `);
       const named = (p: string) => p === out || p.startsWith(out + "/") || p === join(work, "exp");
       const before = snapshot(root, named);
-      const res = await pefc(["run", "--device", "reference", join(work, "run.peft")], { cwd: work, timeoutMs: 120_000 });
+      // Without --overwrite the folder is the user's (no pefc marker): refused before any step.
+      const refused = await pefc(["run", "--device", "reference", join(work, "run.peft")], { cwd: work, timeoutMs: 120_000 });
+      expectThat(refused.code === 1 && /P90[45]/.test(refused.err), `exit ${refused.code}: ${refused.err.slice(0, 400)}`);
+      expectThat(!looksLikeTrace(refused.err), refused.err);
+      // With it, the links are replaced, never written through.
+      const res = await pefc(["run", "--device", "reference", "--overwrite", join(work, "run.peft")], { cwd: work, timeoutMs: 120_000 });
       expectThat(res.code === 0, `exit ${res.code}: ${res.err.slice(0, 400)}`);
       expectThat(!looksLikeTrace(res.err), res.err);
       const after = snapshot(root, named);

@@ -82,12 +82,16 @@ export function unpickleStateDict(pkl: Uint8Array, file: string): Map<string, Te
   const bad = (why: string): never => {
     throw new CheckpointError("corrupt", `${file}: corrupt pickle: ${why}`, { file });
   };
+  // BUILD assigns a pickled state onto the object below it: everything built here is frozen, so
+  // no opcode can change a storage or tensor after its checks, and only storages made by the
+  // persistent-id hook count as storages.
+  const storages = new WeakSet<object>();
   const rebuildTensor = (storage: unknown, offset: unknown, shape: unknown, strides: unknown): Tagged => {
-    if (typeof storage !== "object" || storage === null || !("key" in storage)) bad("_rebuild_tensor_v2 without a storage");
+    if (typeof storage !== "object" || storage === null || !storages.has(storage)) bad("_rebuild_tensor_v2 without a storage");
     if (!isCount(offset) || !isCountList(shape) || !isCountList(strides) || shape.length !== strides.length) {
       bad(`_rebuild_tensor_v2 with offset ${String(offset)}, size ${JSON.stringify(shape)}, stride ${JSON.stringify(strides)}`);
     }
-    return { [TENSOR_MARK]: true, storage: storage as StorageRef, offset: offset as number, shape: [...(shape as number[])], strides: [...(strides as number[])] };
+    return Object.freeze({ [TENSOR_MARK]: true as const, storage: storage as StorageRef, offset: offset as number, shape: Object.freeze([...(shape as number[])]) as number[], strides: Object.freeze([...(strides as number[])]) as number[] });
   };
   const names: Record<string, unknown> = {
     "collections.OrderedDict": orderedDict,
@@ -102,7 +106,7 @@ export function unpickleStateDict(pkl: Uint8Array, file: string): Map<string, Te
       if (typeof known === "function") return known as (...args: unknown[]) => unknown;
       if (module === "torch" && name.endsWith("Storage")) {
         // A marker, not a callable: a REDUCE on it fails as corrupt, never constructs anything.
-        return { [STORAGE_MARK]: name } as unknown as (...args: unknown[]) => unknown;
+        return Object.freeze({ [STORAGE_MARK]: name }) as unknown as (...args: unknown[]) => unknown;
       }
       return refuse(`the global ${full}`);
     },
@@ -115,7 +119,9 @@ export function unpickleStateDict(pkl: Uint8Array, file: string): Map<string, Te
       if (typeof storageClass !== "string") return bad("a storage without a torch storage class");
       if (typeof key !== "string" || !/^\w+$/.test(key)) return bad(`storage key ${JSON.stringify(key)}`);
       if (!isCount(numel)) return bad(`storage ${key} has ${String(numel)} elements`);
-      return { key, dtype: STORAGE_DTYPES[storageClass], storageClass: `torch.${storageClass}`, numel };
+      const ref = Object.freeze({ key, dtype: STORAGE_DTYPES[storageClass], storageClass: `torch.${storageClass}`, numel });
+      storages.add(ref);
+      return ref;
     },
   };
   const extensionResolver = {
