@@ -150,6 +150,12 @@ async function mutatedCases(t: Tally, dir: string, seed: number, count: number, 
         t.add(st.skipped > 0 ? "skipped and counted" : "loaded", st.skipped > 0 ? st.skipped : 1);
         return;
       }
+      // Nothing left to train on: no line is at fault alone, but the message must account for every record.
+      if (/no usable record to train on/.test(out.message)) {
+        expectThat(/holds no record|empty prompt or response|bad record\(s\) were skipped/.test(out.message), `an empty data set not explained: ${out.message.slice(0, 300)}`);
+        t.add("refused");
+        return;
+      }
       const m = /d\.jsonl:(\d+)/.exec(out.message);
       expectThat(m, `the error names no line: ${out.message.slice(0, 300)}`);
       expectThat(damaged.has(Number(m![1])), `the error names line ${m![1]}, but the damaged lines are ${[...damaged].join(", ")}: ${out.message.slice(0, 200)}`);

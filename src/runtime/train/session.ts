@@ -116,7 +116,16 @@ export async function prepareSession(source: Uint8Array, file: string): Promise<
     evalSet = r.examples;
     evalStats = r.stats;
   }
-  if (train.length === 0) throw new UserError(`${spec.data.train.file}: no usable record to train on`);
+  if (train.length === 0) {
+    // Every record skipped under on_error = skip: say which lines, so the user can fix them.
+    const st = trainData.stats;
+    const why = [
+      ...(st.records === 0 ? ["the file holds no record"] : []),
+      ...(st.empty > 0 ? [`${st.empty} record(s) have an empty prompt or response and are dropped`] : []),
+      ...(st.skipped > 0 ? [`${st.skipped} bad record(s) were skipped (on_error = skip), the first: ${st.skipReasons[0] ?? "?"}`] : []),
+    ].map((x) => `; ${x}`).join("");
+    throw new UserError(`${spec.data.train.file}: no usable record to train on${why}`);
+  }
   const perEpoch = stepsPerEpoch(train.length, spec.train.batch, spec.train.gradAccum);
   const totalSteps = "steps" in spec.train.length ? spec.train.length.steps : perEpoch * spec.train.length.epochs;
   const session: Session = {
