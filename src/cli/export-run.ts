@@ -1,16 +1,11 @@
 /** `pefc export-run FILE --to DIR`: the checked run as a transformers + PEFT + Accelerate bundle. */
 import { formatDiagnostic } from "../diagnostics/index.js";
-import { ENGINES, PRECISIONS, type Engine, type Precision } from "../export-run/engine-files.js";
+import { ENGINES, PRECISIONS } from "../export-run/engine-files.js";
 import { exportRun } from "../export-run/bundle.js";
 import type { Command } from "./commands.js";
 import { userErrors } from "./errors.js";
 import { readInput } from "./io.js";
-
-function count(v: unknown, flag: string): number | string {
-  if (v === undefined) return 1;
-  const n = Number(v);
-  return Number.isInteger(n) && n >= 1 && String(v).trim() !== "" ? n : `pefc export-run: ${flag} takes a positive whole number, not '${String(v)}'`;
-}
+import { topologyFlags } from "./topology-flags.js";
 
 export const exportRunCommand: Command = {
   summary: "write the run as a transformers + PEFT + Accelerate bundle (DeepSpeed ZeRO-3, FSDP, DDP)",
@@ -41,23 +36,10 @@ earlier bundle; --overwrite replaces any other folder.`,
       io.err("pefc export-run: give the output folder with --to DIR");
       return 1;
     }
-    const engine = (values.engine as string | undefined) ?? "deepspeed";
-    if (!(ENGINES as readonly string[]).includes(engine)) {
-      io.err(`pefc export-run: --engine takes ${ENGINES.join(", ")}, not '${engine}'`);
+    const topo = topologyFlags(values, "export-run", "deepspeed");
+    if (typeof topo === "string") {
+      io.err(topo);
       return 1;
-    }
-    const precision = (values.precision as string | undefined) ?? "no";
-    if (!(PRECISIONS as readonly string[]).includes(precision)) {
-      io.err(`pefc export-run: --precision takes ${PRECISIONS.join(", ")}, not '${precision}'`);
-      return 1;
-    }
-    const gpus = count(values.gpus, "--gpus");
-    const nodes = count(values.nodes, "--nodes");
-    for (const c of [gpus, nodes]) {
-      if (typeof c === "string") {
-        io.err(c);
-        return 1;
-      }
     }
     const input = readInput(files[0]!);
     if (input.error) {
@@ -66,7 +48,7 @@ earlier bundle; --overwrite replaces any other folder.`,
     }
     return userErrors(io, "export-run", async () => {
       const r = await exportRun(input.bytes!, input.name, {
-        to: values.to as string, overwrite: Boolean(values.overwrite), ...(typeof values.from === "string" ? { from: values.from } : {}), engine: engine as Engine, precision: precision as Precision, gpus: gpus as number, nodes: nodes as number,
+        to: values.to as string, overwrite: Boolean(values.overwrite), ...(typeof values.from === "string" ? { from: values.from } : {}), ...topo,
       });
       io.out(`wrote ${r.dir}: ${r.files.length} files; run it with: bash ${r.dir}/launch.sh`);
       return 0;

@@ -5,30 +5,17 @@ import { bytes, formatPlan, planNumbers } from "../plan/report.js";
 import { countRecords } from "../plan/records.js";
 import { missingModelFiles } from "../runtime/io/checkpoint.js";
 import { engineMemory, formatEngineMemory, type EngineTopology } from "../plan/engine.js";
-
-const ENGINES = ["deepspeed", "fsdp", "ddp"];
-const PRECISIONS = ["no", "bf16", "fp16"];
+import { formatDiagnostic } from "../diagnostics/index.js";
+import { modelWarnings } from "./model-warnings.js";
+import { topologyFlags } from "./topology-flags.js";
 
 /** The --engine/--gpus/--nodes/--precision topology, undefined without --engine, or the problem. */
 function topology(values: Record<string, unknown>): EngineTopology | undefined | string {
-  const engine = values.engine as string | undefined;
-  if (engine === undefined) {
+  if (values.engine === undefined) {
     return values.gpus !== undefined || values.nodes !== undefined ? "pefc plan: --gpus and --nodes go with --engine deepspeed|fsdp|ddp" : undefined;
   }
-  if (!ENGINES.includes(engine)) return `pefc plan: --engine takes ${ENGINES.join(", ")}, not '${engine}'`;
-  const precision = (values.precision as string | undefined) ?? "no";
-  if (!PRECISIONS.includes(precision)) return `pefc plan: --precision takes ${PRECISIONS.join(", ")}, not '${precision}'`;
-  const counts: number[] = [];
-  for (const flag of ["gpus", "nodes"]) {
-    const v = values[flag];
-    const n = v === undefined ? 1 : Number(v);
-    if (!Number.isInteger(n) || n < 1 || String(v).trim() === "") return `pefc plan: --${flag} takes a positive whole number, not '${String(v)}'`;
-    counts.push(n);
-  }
-  return { engine: engine as EngineTopology["engine"], gpus: counts[0]!, nodes: counts[1]!, precision: precision as EngineTopology["precision"] };
+  return topologyFlags(values, "plan", "deepspeed");
 }
-import { formatDiagnostic } from "../diagnostics/index.js";
-import { modelWarnings } from "./model-warnings.js";
 
 export const plan: Command = {
   summary: "show what a spec trains and costs, without weights",
