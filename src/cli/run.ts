@@ -1,6 +1,6 @@
 /** `pefc run FILE`: train as the spec says, on the WebGPU device or the CPU reference. */
 import { diag, formatDiagnostic } from "../diagnostics/index.js";
-import { adapterName, fallbackNotice, NoAdapterError, openDevice, type Device } from "../runtime/device/index.js";
+import { adapterName, openDeviceOrReference } from "../runtime/device/index.js";
 import { checkRunOutputs } from "../runtime/train/outputs.js";
 import { modelWarnings } from "./model-warnings.js";
 import { locateRunError } from "./run-errors.js";
@@ -76,15 +76,7 @@ the current step and saves a checkpoint to resume from.`,
         bar: (t) => process.stderr.write(t),
       });
       // No --device: the WebGPU device when there is one, else the CPU reference, said in one line.
-      let dev: Device | undefined;
-      if (device === "gpu") {
-        try {
-          dev = await openDevice();
-        } catch (e) {
-          if (!(e instanceof NoAdapterError) || asked === "gpu") throw e;
-          report.info(fallbackNotice());
-        }
-      }
+      const dev = await openDeviceOrReference(asked as "gpu" | "reference" | undefined, (line: string) => report.info(line));
       const methods = s.spec.methods.map((m) => (m.method === "adapter" ? `adapter ${m.variant}` : m.method)).join(" + ") || "unfreeze";
       const on = dev ? adapterName(dev.info.adapter) : "CPU reference";
       report.info(`${s.spec.model!.source}: ${s.profile.name}, ${methods}; ${s.train.length} train records${s.eval ? `, ${s.eval.length} eval` : ""}; ${s.totalSteps} steps (${s.stepsPerEpoch} per epoch) on ${on}`);

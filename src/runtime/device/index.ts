@@ -1,6 +1,7 @@
 // The WebGPU device layer: opening Dawn, buffers, pipelines, recording and timing dispatches.
 
 export { openDevice, type OpenDeviceOptions } from "./open.js";
+export { openDeviceOrReference } from "./or-reference.js";
 export { Device } from "./device.js";
 export type { AdapterSummary, DeviceInfo } from "./adapter-info.js";
 export { DispatchRecorder, type BufferBinding } from "./recorder.js";

@@ -3,7 +3,7 @@
  * `pefc run`, no --device means the WebGPU device when an adapter exists and otherwise the CPU
  * reference, said in run's one line; --device gpu insists (P801 without an adapter).
  */
-import { fallbackNotice, NoAdapterError, openDevice, type Device } from "../device/index.js";
+import { openDeviceOrReference, type Device } from "../device/index.js";
 import { ReferenceDecoder, type Decoder } from "./decoder.js";
 import { GpuDecoder } from "./gpu-decoder.js";
 import type { LoadedModel } from "./load.js";
@@ -23,14 +23,8 @@ export type DecodeOn = { device: "gpu"; gpu: Device } | { device: "reference" };
  * model is loaded for the decoder that will run it. `asked`: the --device given, if any.
  */
 export async function chooseDecodeDevice(asked: GenerateDevice | undefined, notice: (line: string) => void): Promise<DecodeOn> {
-  if (asked === "reference") return { device: "reference" };
-  try {
-    return { device: "gpu", gpu: await openDevice() };
-  } catch (e) {
-    if (!(e instanceof NoAdapterError) || asked === "gpu") throw e;
-    notice(fallbackNotice());
-    return { device: "reference" };
-  }
+  const gpu = await openDeviceOrReference(asked, notice);
+  return gpu ? { device: "gpu", gpu } : { device: "reference" };
 }
 
 /** `tokens`: the longest sequence the decoder must hold (its KV cache is sized for it). */
