@@ -52,7 +52,13 @@ export function dsConfig(t: Topology, s: Session): string {
 }
 
 export function launchScript(t: Topology): string {
-  return render("launch.sh.tmpl", { ENGINE: engineName(t.engine), GPUS: String(t.gpus), NODES: String(t.nodes), PROCESSES: String(t.gpus * t.nodes), LAST_RANK: String(Math.max(0, t.nodes - 1)) });
+  return render("launch.sh.tmpl", { ENGINE: engineName(t.engine), GPUS: String(t.gpus), NODES: String(t.nodes), PROCESSES: String(t.gpus * t.nodes), OTHER_RANKS: otherRanks(t.nodes) });
+}
+
+/** The MACHINE_RANK values of the nodes other than the main one. */
+function otherRanks(nodes: number): string {
+  if (nodes === 1) return "1..M-1 on the others (written for 1 node: add --num_machines M)";
+  return nodes === 2 ? "1 on the other" : `1..${nodes - 1} on the others`;
 }
 
 /** `sentencepiece`: whether data_pipeline.py reads a tokenizer.model (0.1.97 is the oldest it was tested with). */

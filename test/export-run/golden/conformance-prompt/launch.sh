@@ -4,7 +4,7 @@
 #
 # One node: bash launch.sh
 # Several nodes: run this on every node, the same command, with
-#   MACHINE_RANK       0 on the main node, 1..0 on the others
+#   MACHINE_RANK       0 on the main node, 1..M-1 on the others (written for 1 node: add --num_machines M)
 #   MAIN_PROCESS_IP    the main node's address, reachable from every node
 #   MAIN_PROCESS_PORT  a free TCP port on the main node (default 29500)
 # e.g. MACHINE_RANK=1 MAIN_PROCESS_IP=10.0.0.1 bash launch.sh

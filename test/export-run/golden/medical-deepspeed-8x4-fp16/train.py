@@ -247,7 +247,11 @@ def main():
     def save(folder):
         state = accelerator.get_state_dict(model)  # gathers ZeRO-3 / FSDP shards; call on every process
         with gathered(accelerator, trainable):
-            accelerator.unwrap_model(model).save_pretrained(folder, is_main_process=accelerator.is_main_process, state_dict=state)
+            # save_embedding_layers=False: pefc never resizes the vocabulary, so PEFT need not look for
+            # the base model's config to find out (BASE_MODEL_NAME may be relative or builtin:).
+            accelerator.unwrap_model(model).save_pretrained(
+                folder, is_main_process=accelerator.is_main_process, state_dict=state, save_embedding_layers=False
+            )
         accelerator.wait_for_everyone()
         accelerator.print(f"saved {folder} at step {step}")
 
