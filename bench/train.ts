@@ -1,8 +1,9 @@
 // Training-step benchmarks for `npm run bench`: ms per step and tokens/s of a LoRA step on the
 // stories260K shape (batch 8 x 128 tokens) and on a GPT-2-small-shaped model, fused against
 // unfused codegen, dispatches per step and peak device memory, and the same stories step on the
-// CPU reference; and with --train, pefc's step against a PyTorch peer on the same shapes
-// (benchTrainVsTorch). Models and data are synthetic (seeded) so the bench needs no files.
+// CPU reference; and with --train, pefc's step against a hand-written PyTorch peer and against
+// transformers + PEFT on the same shapes (benchTrainVsTorch). Models and data are synthetic
+// (seeded) so the bench needs no files.
 
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -18,7 +19,7 @@ import { ReferenceBackend } from "../src/runtime/train/reference-backend.js";
 import { epochGroups } from "../src/runtime/train/loop.js";
 import { allParams, prepareSession, type Session } from "../src/runtime/train/session.js";
 import { profileFromConfig } from "../src/models/profile.js";
-import { availableBlas, PYTHON, runPeer, type PeerConfig } from "./peer.js";
+import { availableBlas, PYTHON, runHfPeer, runPeer, type PeerConfig } from "./peer.js";
 
 interface TrainCase {
   name: string;
@@ -203,6 +204,8 @@ export async function benchTrainVsTorch(dev: Device, log: (s: string) => void, o
         const r = runPeer({ ...c.peer, threads: o.threads }, k);
         peers.push(typeof r === "string" ? { label: `torch ${k} BLAS`, why: r } : { label: `torch ${k} BLAS (torch ${r.torch})`, ms: r.ms });
       }
+      const hf = runHfPeer({ ...c.peer, threads: o.threads });
+      peers.push(typeof hf === "string" ? { label: "transformers + PEFT", why: hf } : { label: `transformers ${hf.transformers} + PEFT ${hf.peft} (torch ${hf.torch})`, ms: hf.ms });
       await round();
       b.dispose();
       const mine = median(pefcMs);
