@@ -6,7 +6,8 @@
  * checkpoints and exports) must have its twin in the bundle with the same tensor keys and shapes and
  * every value within 2e-3; every loss train.py logs must be within 1e-3 of pefc's over the same
  * steps; and pefc must load each adapter train.py saved (PEFT 0.21's adapter_config.json) to the
- * values it saved itself.
+ * values it saved itself. Some runs also go as 2 data-parallel CPU processes (torchrun over gloo,
+ * each process taking every other micro-batch), which must agree with pefc just as well.
  *
  * The runs: the PEFT conformance cases of ../shared/data/peft-conformance/ (stories260K), and the
  * examples on the built-in Llama and GPT-2, with dropout set to 0 (torch's dropout masks are not
@@ -60,6 +61,9 @@ const EXAMPLE_RUNS: { name: string; edit?: (spec: string) => string }[] = [
 /** The ChatGLM2 examples that PEFT could express: their copies above run on tiny-llama instead. */
 const NEEDS_REMOTE_CODE = new Set(["medical", "p-tuning-v2", "chatglm2-6b-medical"]);
 
+/** Runs that also train as 2 data-parallel CPU processes (torchrun, gloo): each takes half the micro-batches. */
+const DDP_CASES = new Set(["conformance lora", "conformance adalora", "conformance prefix", "example medical"]);
+
 function onLlama(spec: string): string {
   return spec.replace('model "builtin:tiny-chatglm2"', 'model "builtin:tiny-llama"');
 }
@@ -88,17 +92,16 @@ function conformanceRuns(): Run[] {
   });
 }
 
-/** Folders under `root` (not under `skip`) holding adapter_model.safetensors, relative to root. */
-function adapterFolders(root: string, skip: string): string[] {
+/** Folders under `root` holding adapter_model.safetensors, relative to root: what pefc saved. */
+function adapterFolders(root: string): string[] {
   const out: string[] = [];
   const walk = (d: string) => {
-    if (d === skip) return;
     if (existsSync(join(d, "adapter_model.safetensors"))) out.push(relative(root, d));
     for (const e of readdirSync(d)) if (statSync(join(d, e)).isDirectory() && !statSync(join(d, e)).isSymbolicLink()) walk(join(d, e));
   };
   for (const e of readdirSync(root)) {
     const p = join(root, e);
-    if (statSync(p).isDirectory() && p !== skip && e !== "data" && e !== "init") walk(p);
+    if (statSync(p).isDirectory() && !e.startsWith("bundle") && e !== "data" && e !== "init") walk(p);
   }
   return out.sort();
 }
@@ -121,13 +124,81 @@ function loggedLosses(log: string): { step: number; loss: number }[] {
   return [...log.matchAll(/^step (\d+)\/\d+ {2}loss ([0-9.]+)/gm)].map((m) => ({ step: Number(m[1]), loss: Number(m[2]) }));
 }
 
-async function check(run: Run): Promise<void> {
-  const file = join(run.dir, "run.peft");
-  const source = readFileSync(file);
-  const bundle = join(run.dir, "bundle");
-  await exportRun(source, file, { to: bundle, overwrite: false, engine: "ddp", gpus: 1, nodes: 1, precision: "no" });
+/** Runs a bundle: one process under `accelerate launch --cpu`, or `processes` under torchrun (gloo). */
+function launch(bundle: string, processes: number): { stdout: string; log: string; status: number | null } {
+  const bin = dirname(PYTHON);
+  const [cmd, args] =
+    processes === 1
+      ? [join(bin, "accelerate"), ["launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "train.py"]]
+      : [join(bin, "torchrun"), ["--standalone", "--nproc_per_node", String(processes), "train.py"]];
+  const py = spawnSync(cmd, args, {
+    cwd: bundle,
+    encoding: "utf8",
+    env: { ...process.env, HF_HUB_OFFLINE: "1", PYTHONUNBUFFERED: "1", TOKENIZERS_PARALLELISM: "false", ACCELERATE_USE_CPU: "true", OMP_NUM_THREADS: processes === 1 ? "2" : "1" },
+  });
+  return { stdout: py.stdout, log: `${py.stdout}\n${py.stderr}`, status: py.status };
+}
 
-  const s = await prepareSession(source, file);
+interface PefcRun {
+  losses: number[];
+  folders: string[];
+  model: string;
+}
+
+/** Exports the run for `processes` CPU processes, trains the bundle, and compares it with pefc's run. */
+async function compareBundle(run: Run, pefc: PefcRun, processes: number): Promise<void> {
+  const file = join(run.dir, "run.peft");
+  const bundle = join(run.dir, processes === 1 ? "bundle" : `bundle-ddp${processes}`);
+  const label = `${run.label}, ${processes} process${processes === 1 ? "" : "es"}`;
+  await exportRun(readFileSync(file), file, { to: bundle, overwrite: false, engine: "ddp", gpus: processes, nodes: 1, precision: "no" });
+  const py = launch(bundle, processes);
+  expect(py.status, `${label}: train.py failed:\n${py.log.slice(-4000)}`).toBe(0);
+  expect(py.stdout, `${label}: process count`).toContain(`on ${processes} process(es)`);
+
+  // Losses, over the windows train.py logged.
+  const logged = loggedLosses(py.stdout);
+  expect(logged.length, `${label}: train.py logged no step:\n${py.stdout}`).toBeGreaterThan(0);
+  expect(logged.at(-1)!.step, `${label}: optimizer steps`).toBe(pefc.losses.length);
+  let from = 0;
+  let lossWorst = 0;
+  for (const { step, loss } of logged) {
+    const window = pefc.losses.slice(from, step);
+    const mine = window.reduce((a, b) => a + b, 0) / window.length;
+    lossWorst = Math.max(lossWorst, Math.abs(mine - loss));
+    expect(Math.abs(mine - loss), `${label}: loss of steps ${from + 1}..${step}: pefc ${mine}, train.py ${loss}`).toBeLessThanOrEqual(LOSS_TOL);
+    from = step;
+  }
+
+  // Every adapter pefc saved, against the bundle's.
+  const report: string[] = [];
+  for (const f of pefc.folders) {
+    const theirs = join(bundle, f);
+    expect(existsSync(join(theirs, "adapter_model.safetensors")), `${label}: train.py saved no ${f}`).toBe(true);
+    const a = await tensors(join(run.dir, f));
+    const b = await tensors(theirs);
+    expect([...b.keys()].sort(), `${label}: tensor keys of ${f}`).toEqual([...a.keys()].sort());
+    let worst = 0;
+    let worstKey = "";
+    for (const [k, t] of a) {
+      expect(b.get(k)!.shape, `${label}: shape of ${f}/${k}`).toEqual(t.shape);
+      const d = maxDiff(t.data, b.get(k)!.data);
+      if (d > worst) [worst, worstKey] = [d, k];
+    }
+    expect(worst, `${label}: ${f}/${worstKey}`).toBeLessThanOrEqual(TENSOR_TOL);
+    // pefc reads what PEFT wrote as `generate --adapter` does, to what it reads of its own save.
+    const back = (await loadForGeneration(pefc.model, theirs, run.dir)).params;
+    const mine = (await loadForGeneration(pefc.model, join(run.dir, f), run.dir)).params;
+    expect([...back.keys()].sort(), `${label}: ${f} loaded back`).toEqual([...mine.keys()].sort());
+    for (const [k, v] of mine) expect(maxDiff(back.get(k)!, v), `${label}: ${f}/${k} loaded back`).toBeLessThanOrEqual(TENSOR_TOL);
+    report.push(`${f || "."}: ${a.size} tensors, max diff ${worst.toExponential(2)}`);
+  }
+  console.log(`${label}: ${pefc.losses.length} steps, max loss diff ${lossWorst.toExponential(2)}; ${report.join("; ")}`);
+}
+
+/** pefc's run on the CPU reference, then its bundle on one process and, given `ddp`, on that many. */
+async function check(run: Run, ddp?: number): Promise<void> {
+  const file = join(run.dir, "run.peft");
+  const s = await prepareSession(readFileSync(file), file);
   const backend = new ReferenceBackend(s.trainGraph, s.evalGraph, await allParams(s), s.spec.train.seed, adaloraAllocation(s));
   let losses: number[];
   try {
@@ -135,56 +206,12 @@ async function check(run: Run): Promise<void> {
   } finally {
     backend.dispose();
   }
-
-  const py = spawnSync(join(dirname(PYTHON), "accelerate"), ["launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "train.py"], {
-    cwd: bundle,
-    encoding: "utf8",
-    env: { ...process.env, HF_HUB_OFFLINE: "1", PYTHONUNBUFFERED: "1", TOKENIZERS_PARALLELISM: "false" },
-  });
-  const log = `${py.stdout}\n${py.stderr}`;
-  expect(py.status, `${run.label}: train.py failed:\n${log.slice(-4000)}`).toBe(0);
-
-  // Losses, over the windows train.py logged.
-  const logged = loggedLosses(py.stdout);
-  expect(logged.length, `${run.label}: train.py logged no step:\n${py.stdout}`).toBeGreaterThan(0);
-  expect(logged.at(-1)!.step, `${run.label}: optimizer steps`).toBe(losses.length);
-  let from = 0;
-  let lossWorst = 0;
-  for (const { step, loss } of logged) {
-    const window = losses.slice(from, step);
-    const mine = window.reduce((a, b) => a + b, 0) / window.length;
-    lossWorst = Math.max(lossWorst, Math.abs(mine - loss));
-    expect(Math.abs(mine - loss), `${run.label}: loss of steps ${from + 1}..${step}: pefc ${mine}, train.py ${loss}`).toBeLessThanOrEqual(LOSS_TOL);
-    from = step;
-  }
-
-  // Every adapter pefc saved, against the bundle's.
-  const folders = adapterFolders(run.dir, bundle);
+  const folders = adapterFolders(run.dir);
   expect(folders.length, `${run.label}: pefc saved no adapter`).toBeGreaterThan(0);
   const model = s.spec.model!.builtin !== undefined ? `builtin:${s.spec.model!.builtin}` : s.profile.source;
-  const report: string[] = [];
-  for (const f of folders) {
-    const theirs = join(bundle, f);
-    expect(existsSync(join(theirs, "adapter_model.safetensors")), `${run.label}: train.py saved no ${f}`).toBe(true);
-    const a = await tensors(join(run.dir, f));
-    const b = await tensors(theirs);
-    expect([...b.keys()].sort(), `${run.label}: tensor keys of ${f}`).toEqual([...a.keys()].sort());
-    let worst = 0;
-    let worstKey = "";
-    for (const [k, t] of a) {
-      expect(b.get(k)!.shape, `${run.label}: shape of ${f}/${k}`).toEqual(t.shape);
-      const d = maxDiff(t.data, b.get(k)!.data);
-      if (d > worst) [worst, worstKey] = [d, k];
-    }
-    expect(worst, `${run.label}: ${f}/${worstKey}`).toBeLessThanOrEqual(TENSOR_TOL);
-    // pefc reads what PEFT wrote as `generate --adapter` does, to what it reads of its own save.
-    const back = (await loadForGeneration(model, theirs, run.dir)).params;
-    const mine = (await loadForGeneration(model, join(run.dir, f), run.dir)).params;
-    expect([...back.keys()].sort(), `${run.label}: ${f} loaded back`).toEqual([...mine.keys()].sort());
-    for (const [k, v] of mine) expect(maxDiff(back.get(k)!, v), `${run.label}: ${f}/${k} loaded back`).toBeLessThanOrEqual(TENSOR_TOL);
-    report.push(`${f || "."}: ${a.size} tensors, max diff ${worst.toExponential(2)}`);
-  }
-  console.log(`${run.label}: ${losses.length} steps, max loss diff ${lossWorst.toExponential(2)}; ${report.join("; ")}`);
+  const pefc = { losses, folders, model };
+  await compareBundle(run, pefc, 1);
+  if (ddp !== undefined) await compareBundle(run, pefc, ddp);
 }
 
 describe("exported bundles under transformers + PEFT + Accelerate, one CPU process", () => {
@@ -196,8 +223,11 @@ describe("exported bundles under transformers + PEFT + Accelerate, one CPU proce
     console.log(`torch, transformers, peft, accelerate: ${probe.stdout.trim()}`);
   });
 
-  for (const run of conformanceRuns()) it(run.label, () => check(run));
-  for (const e of EXAMPLE_RUNS) it(`example ${e.name}${e.edit ? " (on tiny-llama)" : ""}`, () => check(exampleRun(e.name, e.edit)));
+  for (const run of conformanceRuns()) it(run.label, () => check(run, DDP_CASES.has(run.label) ? 2 : undefined));
+  for (const e of EXAMPLE_RUNS) {
+    const label = `example ${e.name}`;
+    it(`${label}${e.edit ? " (on tiny-llama)" : ""}`, () => check(exampleRun(e.name, e.edit), DDP_CASES.has(label) ? 2 : undefined));
+  }
 
   it("leaves out only the examples export-run refuses or whose model needs remote code", async () => {
     const covered = new Set(EXAMPLE_RUNS.filter((e) => !e.edit).map((e) => e.name));

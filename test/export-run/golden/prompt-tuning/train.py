@@ -277,7 +277,8 @@ def main():
             lr = lr_at(step, total)
             step += 1
             epoch_ended = epoch + 1 if i == len(loader) - 1 else None
-            window_loss += step_loss / group_size
+            # Each process saw its share of the step's micro-batches: the step's loss is their mean.
+            window_loss += float(accelerator.reduce(torch.tensor(step_loss / group_size, device=accelerator.device), reduction="mean"))
             window_steps += 1
             step_loss = 0.0
             group_size = 0
