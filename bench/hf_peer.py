@@ -13,9 +13,10 @@ seq, rank, alpha, steps timed after one warm-up step, threads).
 
 import json
 import sys
-import time
 
 import torch
+
+from peer_timing import time_steps
 
 
 def main():
@@ -52,12 +53,7 @@ def main():
         opt.zero_grad(set_to_none=True)
         return float(loss.detach())
 
-    step()
-    ms = []
-    for _ in range(int(c["steps"])):
-        t0 = time.perf_counter()
-        step()
-        ms.append((time.perf_counter() - t0) * 1000)
+    ms = time_steps(step, int(c["steps"]))
     print(json.dumps({"ms": ms, "threads": torch.get_num_threads(), "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}))
 
 

@@ -15,10 +15,11 @@ alpha, steps (timed, after one warm-up step), threads.
 import json
 import math
 import sys
-import time
 
 import torch
 import torch.nn.functional as F
+
+from peer_timing import time_steps
 
 
 def lora_linear(x, w, b, lora):
@@ -154,12 +155,7 @@ def main():
         opt.step()
         return float(loss)
 
-    step()
-    ms = []
-    for _ in range(int(c["steps"])):
-        t0 = time.perf_counter()
-        step()
-        ms.append((time.perf_counter() - t0) * 1000)
+    ms = time_steps(step, int(c["steps"]))
     print(json.dumps({"ms": ms, "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 
