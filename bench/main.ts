@@ -72,7 +72,7 @@ console.log(`device: ${a.description} (${a.vendor}/${a.architecture}${a.isCpu ? 
 console.log(`features: ${dev.info.features.join(", ")}`);
 console.log(`date: ${new Date().toISOString()}`);
 if (args.has("--train") && args.has("--profile")) {
-  await benchProfile(dev, (l) => console.log(l));
+  await benchProfile(dev, (l) => console.log(l), { quick: args.has("--quick") });
   dev.destroy();
   process.exit(0);
 }

@@ -2,7 +2,8 @@
 // case's step runs with every dispatch timed on its own (timestamp queries, one pass per
 // dispatch), a few times; the table gives, per kernel, its op, dispatches per step, the median
 // over the profiled steps of its summed time, and its share of the step. The plain step's wall
-// time is printed beside the sum, so the cost of the separate passes shows.
+// time is printed beside the sum, so the cost of the separate passes shows. `--quick` profiles only
+// the stories260K step.
 
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -21,12 +22,12 @@ interface Row {
   ms: number[];
 }
 
-export async function benchProfile(dev: Device, log: (s: string) => void): Promise<void> {
+export async function benchProfile(dev: Device, log: (s: string) => void, o: { quick: boolean }): Promise<void> {
   if (!dev.hasTimestamps) {
     log("\nprofile: this adapter has no timestamp-query; nothing to time per dispatch");
     return;
   }
-  for (const c of TRAIN_CASES) {
+  for (const c of o.quick ? TRAIN_CASES.slice(0, 1) : TRAIN_CASES) {
     const dir = mkdtempSync(join(tmpdir(), "pefc-bench-"));
     try {
       await syntheticModel(dir, c.config);
