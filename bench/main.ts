@@ -5,7 +5,8 @@
 // `--kernels-only` skips the matmul table. `--load` instead measures loading a ChatGLM2 checkpoint
 // in its published torch format (load.ts; no device needed). `--train` runs only the training
 // steps against the PyTorch peer (bench/peer.ts; `--quick` leaves out GPT-2 at 4 x 512, `--threads
-// N` sets the peer's threads, default 2).
+// N` sets the peer's threads, default 2); `--train --profile` prints instead a per-kernel time table of
+// the warm steps (profile.ts).
 
 import {
   MATMUL_VARIANTS,
@@ -18,6 +19,7 @@ import { chooseMatmulVariant, median, openDevice, type Device } from "../src/run
 import { aluCeiling } from "./alu.js";
 import { benchTraining, benchTrainVsTorch } from "./train.js";
 import { benchKernels } from "./kernels.js";
+import { benchProfile } from "./profile.js";
 import { benchLoad } from "./load.js";
 
 interface Case {
@@ -69,6 +71,11 @@ const a = dev.info.adapter;
 console.log(`device: ${a.description} (${a.vendor}/${a.architecture}${a.isCpu ? ", CPU adapter" : ""})`);
 console.log(`features: ${dev.info.features.join(", ")}`);
 console.log(`date: ${new Date().toISOString()}`);
+if (args.has("--train") && args.has("--profile")) {
+  await benchProfile(dev, (l) => console.log(l), { quick: args.has("--quick") });
+  dev.destroy();
+  process.exit(0);
+}
 if (args.has("--train")) {
   await benchTrainVsTorch(dev, (l) => console.log(l), { quick: args.has("--quick"), threads: peerThreads });
   dev.destroy();

@@ -129,6 +129,14 @@ describe("attention launch geometry", () => {
     expect((g.threads - 1) * g.RQ).toBeLessThan(g.TQ * 4);
     expect(g.threads).toBeLessThanOrEqual(BASELINE_CAPS.maxInvocationsPerWorkgroup);
     expect(g.groups).toBe(2 * 8 * Math.ceil(1000 / g.TQ));
+    // On a CPU adapter: tiles of whole subgroups that still cover every row of the tile.
+    const cpu = { ...BASELINE_CAPS, isCpu: true, subgroups: true, subgroupSize: 8 };
+    for (const shape of [s, { ...s, Hq: 8, Hkv: 4, hd: 8, T: 128, S: 128 }]) {
+      const c = queryRowGeometry(shape, cpu);
+      expect(c.threads % 8).toBe(0);
+      expect(c.threads * c.RQ).toBeGreaterThanOrEqual(c.TQ * (shape.Hq / shape.Hkv));
+      expect(c.groups).toBe(shape.B * shape.Hkv * Math.ceil(shape.T / c.TQ));
+    }
     const k = keyRowGeometry(s, "seq", BASELINE_CAPS);
     expect(k.KT).toBe(k.threads * k.KR);
     expect(k.groups).toBe(2 * 8 * Math.ceil(1000 / k.KT));

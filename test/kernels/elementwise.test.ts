@@ -4,6 +4,7 @@
 // and the registry holds a lowering for every op of the kernel families.
 
 import { beforeAll, describe, expect, it } from "vitest";
+import { cpuMapGeometry } from "../../src/codegen/wgsl/kernels/common.js";
 import { loweredOps } from "../../src/codegen/wgsl/lower/index.js";
 import { OPS } from "../../src/ir/index.js";
 import type { Device } from "../../src/runtime/device/index.js";
@@ -41,6 +42,32 @@ describe("four elements a thread (f32, no broadcasting, size a multiple of 4)", 
     allVec4(await checkOp(dev, "mul", [a, b], {}, TOL));
     allVec4(await checkOp(dev, "scale", [a], { factor: -1.5 }, TOL));
   });
+});
+
+// On CPU adapters a map kernel's threads loop over runs of elements (common.ts): sizes where every
+// thread takes several, the last run partly past the end, in both the scalar and the vec4 form,
+// and on the GPU form (one element a thread) for comparison.
+describe("map kernels whose threads loop (CPU adapters)", () => {
+  it("the geometry covers every element once", () => {
+    for (const n of [1, 63, 64, 257, 4097, 70001, 393216, 5_000_000]) {
+      const g = cpuMapGeometry(n);
+      expect(g.groups * 64 * g.perThread).toBeGreaterThanOrEqual(n);
+      // The last workgroup starts before the end.
+      expect((g.groups - 1) * 64 * g.perThread).toBeLessThan(n);
+      expect(g.groups).toBeGreaterThanOrEqual(Math.min(2, Math.ceil(n / 64)));
+      expect(g.groups).toBeLessThanOrEqual(16);
+    }
+  });
+  for (const [shape, what] of [[[7, 10001], "scalar"], [[4, 25003], "vec4"]] as const) {
+    it.each([["CPU", true], ["GPU", false]] as const)(`silu_backward and add on ${JSON.stringify(shape)} (${what}), %s form`, async (_, isCpu) => {
+      const n = numelOf([...shape]);
+      const x = f32t([...shape], scaled(n, 81, 6));
+      const dy = f32t([...shape], randomF32(n, 82));
+      const r = await checkOp(dev, "silu_backward", [x, dy], {}, TOL, undefined, { isCpu });
+      expect(r.lowered.kernels[0]!.wgsl.includes("map_item")).toBe(isCpu);
+      await checkOp(dev, "add", [x, dy], {}, TOL, undefined, { isCpu });
+    });
+  }
 });
 
 describe("silu_mul (llama's fused SwiGLU)", () => {

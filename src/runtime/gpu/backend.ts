@@ -14,10 +14,10 @@
  */
 import type { Graph } from "../../ir/index.js";
 import { LR_INPUT, STEP_INPUT } from "../../ir/step-names.js";
-import { buildProgram, type ParamLoc, type Program, type RngSlot, type Slice } from "../../codegen/wgsl/program/index.js";
+import { buildProgram, dispatchesPerStep, type ParamLoc, type Program, type RngSlot, type Slice } from "../../codegen/wgsl/program/index.js";
 import { capsWithin } from "../../codegen/wgsl/caps.js";
 import type { MatmulVariant } from "../../codegen/wgsl/matmul/index.js";
-import type { Device } from "../device/index.js";
+import { PassTimer, type Device } from "../device/index.js";
 import { f32ArrayToF16 } from "../io/half.js";
 import type { AdaloraAllocation } from "../reference/executor.js";
 import { streamId } from "../reference/exec/tensor.js";
@@ -25,7 +25,7 @@ import { streamKey } from "../reference/rng.js";
 import type { MicroBatch, StepOutcome, TrainBackend, TrainSnapshot } from "../train/backend.js";
 import type { BaseWeights } from "../train/weights.js";
 import { graphInputs } from "../train/inputs.js";
-import { ProgramExecutor } from "./executor.js";
+import { ProgramExecutor, type DispatchTiming } from "./executor.js";
 import { paramSource, uploadParams } from "./upload.js";
 import { padBatch } from "./pad.js";
 import { GpuRankAllocator, type DeviceAllocMatrix, type DeviceSlice } from "./rank-allocator.js";
@@ -161,6 +161,27 @@ export class GpuBackend implements TrainBackend {
   }
 
   async step(micro: readonly MicroBatch[], lr: number): Promise<StepOutcome> {
+    return this.runStep(micro, lr);
+  }
+
+  /**
+   * One step like step(), every dispatch timed on its own (the adapter needs timestamp-query):
+   * the time of each dispatch in recording order, with the kernel it ran.
+   */
+  async profileStep(micro: readonly MicroBatch[], lr: number): Promise<{ outcome: StepOutcome; dispatches: { kernel: string; op: string; label: string; ns: number }[] }> {
+    if (!this.dev.hasTimestamps) throw new Error("gpu: profiling needs the timestamp-query feature");
+    const timer = new PassTimer(this.dev.gpu, Math.max(1, dispatchesPerStep(this.program, micro.length)));
+    try {
+      const timing: DispatchTiming = { timer, commands: [] };
+      const outcome = await this.runStep(micro, lr, timing);
+      const ns = await timer.read(timing.commands.length);
+      return { outcome, dispatches: timing.commands.map((c, i) => ({ kernel: this.program.kernels[c.kernel]!.label, op: c.op, label: c.label, ns: ns[i]! })) };
+    } finally {
+      timer.destroy();
+    }
+  }
+
+  private async runStep(micro: readonly MicroBatch[], lr: number, timing?: DispatchTiming): Promise<StepOutcome> {
     const s = this.program.step;
     if (!s) throw new Error("gpu: the program has no training step");
     if (micro.length === 0) throw new Error("gpu: a step needs at least one micro-batch");
@@ -190,15 +211,16 @@ export class GpuBackend implements TrainBackend {
         const loc = this.program.inputs[name];
         if (loc) enc.copyBufferToBuffer(this.staging, i * per + at[name]!, this.exec.buffer(loc), loc.offset, loc.bytes);
       }
-      dispatches += this.exec.record(enc, s.micro, `micro ${i}`);
+      dispatches += this.exec.record(enc, s.micro, `micro ${i}`, timing);
       enc.copyBufferToBuffer(this.exec.buffer(s.loss), s.loss.offset, losses.buf, 4 * i, 4);
-      dispatches += this.exec.record(enc, i === 0 ? s.accumulateFirst : s.accumulate, `accumulate ${i}`);
+      dispatches += this.exec.record(enc, i === 0 ? s.accumulateFirst : s.accumulate, `accumulate ${i}`, timing);
     }
-    dispatches += this.exec.record(enc, s.update, "update");
+    dispatches += this.exec.record(enc, s.update, "update", timing);
     // PEFT's loop numbers update_and_allocate's global_step from 0; step_ already counts this step.
     if (this.allocator) dispatches += this.allocator.record(enc, this.step_ - 1);
     if (s.gradNorm) enc.copyBufferToBuffer(this.exec.buffer(s.gradNorm), s.gradNorm.offset, losses.buf, 4 * n, 4);
     enc.copyBufferToBuffer(losses.buf, 0, losses.read, 0, 4 * (n + 1));
+    if (timing) timing.timer.resolve(enc, timing.commands.length);
     this.dev.gpu.queue.submit([enc.finish()]);
     this.lastDispatches = dispatches;
 

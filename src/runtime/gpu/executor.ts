@@ -3,8 +3,18 @@
  * caches them), one bind group per dispatch made once (buffers never move), and command lists
  * recorded into a caller's encoder. Dispatches share one compute pass until a copy ends it.
  */
-import type { Command, Program, Slice } from "../../codegen/wgsl/program/index.js";
-import { compileKernels, type Device } from "../device/index.js";
+import type { Command, DispatchCmd, Program, Slice } from "../../codegen/wgsl/program/index.js";
+import { compileKernels, type Device, type PassTimer } from "../device/index.js";
+
+/**
+ * Per-dispatch timing (the profile): every dispatch in a pass of its own with timestamp writes,
+ * and which command each pass ran. Separate passes cost a little more than a shared one, so a
+ * profiled step is somewhat slower than a plain one.
+ */
+export interface DispatchTiming {
+  timer: PassTimer;
+  commands: DispatchCmd[];
+}
 
 export class ProgramExecutor {
   readonly buffers: GPUBuffer[];
@@ -32,7 +42,7 @@ export class ProgramExecutor {
   }
 
   /** Records `commands` into `enc`, in order. */
-  record(enc: GPUCommandEncoder, commands: readonly Command[], label: string): number {
+  record(enc: GPUCommandEncoder, commands: readonly Command[], label: string, timing?: DispatchTiming): number {
     let pass: GPUComputePassEncoder | undefined;
     let dispatches = 0;
     for (const c of commands) {
@@ -55,6 +65,11 @@ export class ProgramExecutor {
           }),
         });
         this.groups.set(c, group);
+      }
+      if (timing) {
+        pass?.end();
+        pass = enc.beginComputePass({ label, timestampWrites: timing.timer.writesFor(timing.commands.length) });
+        timing.commands.push(c);
       }
       pass ??= enc.beginComputePass({ label });
       pass.setPipeline(pipeline);

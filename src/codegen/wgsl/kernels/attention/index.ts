@@ -13,7 +13,7 @@ import { queryRowKernel } from "./query-rows.js";
 import type { AttentionShape } from "./shape.js";
 
 export * from "./shape.js";
-export { queryRowKernel, queryRowGeometry, type QueryRowMode, type QueryRowNames } from "./query-rows.js";
+export { queryRowKernel, queryRowGeometry, queryRowTuning, type QueryRowMode, type QueryRowNames, type QueryRowTuning } from "./query-rows.js";
 export { keyRowKernel, keyRowGeometry, type KeyRowNames } from "./key-rows.js";
 
 /** attention(q, k, v, prefix_k?, prefix_v?) → out. Bindings in0..in4, out0. */

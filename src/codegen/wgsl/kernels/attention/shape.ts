@@ -27,9 +27,9 @@ export const NEG = "-3.0e38f";
  * WGSL binding HDN, the head-dimension trip count of a kernel's loops over d. Normally HD hidden
  * behind a runtime test the shader compiler cannot fold (buffers are never empty): the loops stay
  * loops, which keeps compile time flat in hd. With `unroll` it is the constant HD, so the loops
- * unroll and per-key rows stay in registers: the dk/dv kernel asks for it at hd ≤ 8, where it
- * runs 1.8x faster on llvmpipe for about 2 s more compile time (once per shape; the query-row
- * kernels gain nothing from it and would pay 4-5 s).
+ * unroll and per-key rows stay in registers: at hd ≤ 8 the dk/dv kernel asks for it (1.8x faster
+ * on llvmpipe for about 2 s more compile time, once per shape), and on CPU adapters the query-row
+ * kernels do too (see queryRowTuning).
  */
 export function headDimLoop(anyBuffer: string, unroll: boolean): string {
   return unroll ? "let HDN = HD;" : `let HDN = select(HD, 0u, arrayLength(&${anyBuffer}) == 0u);`;
