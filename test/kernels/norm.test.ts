@@ -3,7 +3,7 @@
 // of requested gradients, on row counts that give one chunk and several chunks of dw/db partials.
 // Each case runs both row variants: a workgroup per row (GPUs) and a thread per row (CPU adapters).
 
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, it } from "vitest";
 import type { Device } from "../../src/runtime/device/index.js";
 import { randomF32, ROW_VARIANTS, testDevice } from "./helpers.js";
 import { checkOp, f32t, type TestTensor } from "./lowered.js";
@@ -33,10 +33,8 @@ describe.each(ROW_VARIANTS)("%s", (_, caps) => {
     for (const shape of [[3, 5, 67], [130, 300]]) {
       it(`rmsnorm and layernorm on ${JSON.stringify(shape)}`, async () => {
         const { x, w, b } = inputs(shape, shape[0]!);
-        const r = await checkOp(dev, "rmsnorm", [x, w], { eps: 1e-5 }, FWD_TOL, undefined, caps);
+        await checkOp(dev, "rmsnorm", [x, w], { eps: 1e-5 }, FWD_TOL, undefined, caps);
         await checkOp(dev, "layernorm", [x, w, b], { eps: 1e-5 }, FWD_TOL, undefined, caps);
-        // A CPU adapter walks rows four columns at a time where D allows (f32, D % 4 == 0).
-        expect(r.lowered.kernels[0]!.label.endsWith("_rows_v4")).toBe(caps.isCpu === true && shape[shape.length - 1]! % 4 === 0);
       });
     }
 

@@ -27,46 +27,33 @@ function rowsCols(x: TensorArg, w: TensorArg): { M: number; D: number } {
 
 /**
  * How a row is shared: `lid`/`WG` threads of one workgroup (GPU), or one thread alone (CPU). `sum` totals a per-thread partial over the row's threads.
- * `vec`: the row is walked four columns at a time (CPU, f32 tensors, D a multiple of 4): `d`
- * then counts vec4s, x, w, dy and dx are bound as vec4 arrays and partial sums are vec4s that
- * `sum` adds across. llvmpipe loads a non-constant offset lane by lane, so this quarters the loads.
  */
 interface RowMode {
   perThread: boolean;
-  vec: boolean;
   sum: (v: string) => string;
 }
 
-function rowMode(ctx: LowerContext, D: number): RowMode {
-  if (!ctx.caps.isCpu) return { perThread: false, vec: false, sum: (v) => `wg_sum(${v}, lid)` };
-  const vec = D % 4 === 0 && [...ctx.inputs, ...ctx.outputs].every((t) => t.dtype === "f32");
-  return { perThread: true, vec, sum: vec ? (v) => `(${v}.x + ${v}.y + ${v}.z + ${v}.w)` : (v) => v };
+function rowMode(ctx: LowerContext): RowMode {
+  return ctx.caps.isCpu ? { perThread: true, sum: (v) => v } : { perThread: false, sum: (v) => `wg_sum(${v}, lid)` };
 }
 
 /** A loop over the row's columns this thread visits. */
 function cols(m: RowMode, body: string): string {
-  if (m.vec) return `for (var d = 0u; d < D / 4u; d = d + 1u) { ${body} }`;
   return m.perThread ? `for (var d = 0u; d < D; d = d + 1u) { ${body} }` : `for (var d = lid; d < D; d = d + WG) { ${body} }`;
 }
-
-/** The zero a partial sum starts from. */
-const zero = (m: RowMode): string => (m.vec ? "vec4<f32>(0.0)" : "0.0");
-
-/** Binding declarations of the row kernel, vec4 where the mode walks vec4s. */
-const rowDecl = (m: RowMode, b: BindingDecl): BindingDecl => (m.vec && !b.name.startsWith("tmp") ? { ...b, vec4: true } : b);
 
 /** WGSL computing `mean` and `r` (rstd) of row `base` of in0, as the reference does. */
 function statsBody(m: RowMode, kind: Kind, x: TensorArg): string {
   const X = (i: string) => load("in0", x.dtype, i);
   if (kind === "rms")
-    return `var ss = ${zero(m)};
+    return `var ss = 0.0;
 ${cols(m, `let v = ${X("base + d")}; ss = ss + v * v;`)}
 let mean = 0.0;
 let r = 1.0 / sqrt(${m.sum("ss")} / f32(D) + EPS);`;
-  return `var s = ${zero(m)};
+  return `var s = 0.0;
 ${cols(m, `s = s + ${X("base + d")};`)}
 let mean = ${m.sum("s")} / f32(D);
-var ss = ${zero(m)};
+var ss = 0.0;
 ${cols(m, `let v = ${X("base + d")} - mean; ss = ss + v * v;`)}
 let r = 1.0 / sqrt(${m.sum("ss")} / f32(D) + EPS);`;
 }
@@ -74,11 +61,7 @@ let r = 1.0 / sqrt(${m.sum("ss")} / f32(D) + EPS);`;
 function rowKernel(ctx: LowerContext, m: RowMode, label: string, M: number, D: number, bindings: BindingDecl[], body: string): ReturnType<typeof kernel> {
   const consts = { M, D, EPS: f32(eps(ctx)) };
   const flops = 8 * M * D;
-  if (m.perThread) {
-    // `base` indexes the bindings as the mode walks them (vec4s when m.vec).
-    const base = m.vec ? "row * (D / 4u)" : "row * D";
-    return mapKernel({ label: `${label}_${M}x${D}_rows${m.vec ? "_v4" : ""}`, caps: ctx.caps, n: M, bindings: bindings.map((b) => rowDecl(m, b)), consts, body: `let row = i;\nlet base = ${base};\n${body}`, flops });
-  }
+  if (m.perThread) return mapKernel({ label: `${label}_${M}x${D}_rows`, caps: ctx.caps, n: M, bindings, consts, body: `let row = i;\nlet base = row * D;\n${body}`, flops });
   return kernel({
     label: `${label}_${M}x${D}`,
     caps: ctx.caps,
@@ -101,7 +84,7 @@ const forward =
     const { M, D } = rowsCols(x, w);
     const xhat = `(${load("in0", x.dtype, "base + d")} - mean) * r`;
     const val = kind === "rms" ? `${xhat} * ${load("in1", w.dtype, "d")}` : `${xhat} * ${load("in1", w.dtype, "d")} + ${load("in2", b!.dtype, "d")}`;
-    const m = rowMode(ctx, D);
+    const m = rowMode(ctx);
     const body = `${statsBody(m, kind, x)}
 ${cols(m, store("out0", y.dtype, "base + d", val))}`;
     const bindings = ctx.inputs.map((t, i) => input(i, t.dtype));
@@ -133,12 +116,12 @@ const backward =
 
     // Row kernel: statistics, dx, and (mean, rstd) for the column kernels.
     const rowBindings: BindingDecl[] = [...ins];
-    const m = rowMode(ctx, D);
+    const m = rowMode(ctx);
     const lines = [statsBody(m, kind, x)];
     if (want.dx) {
       rowBindings.push(output(outIdx.dx, "f32"));
-      lines.push(`var sg = ${zero(m)};
-var dot = ${zero(m)};
+      lines.push(`var sg = 0.0;
+var dot = 0.0;
 ${cols(m, `let gh = ${G("base + d")} * ${W("d")};
   sg = sg + gh;
   dot = dot + gh * (${X("base + d")} - mean) * r;`)}
