@@ -26,16 +26,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DiagnosticsError } from "../src/diagnostics/index.js";
 import { exportRun } from "../src/export-run/bundle.js";
 import { loadForGeneration } from "../src/runtime/generate/load.js";
-import { readSafetensorsHeader, readTensorF32 } from "../src/runtime/io/safetensors.js";
 import { adaloraAllocation } from "../src/runtime/train/adalora.js";
 import { runTraining, type Reporter } from "../src/runtime/train/loop.js";
 import { ReferenceBackend } from "../src/runtime/train/reference-backend.js";
 import { allParams, prepareSession } from "../src/runtime/train/session.js";
-import { discoverCases, mirrorCase } from "../test/conformance/cases.js";
+import { discoverCases, maxDiff, mirrorCase, readAdapter } from "../test/conformance/cases.js";
+import { HF_PYTHON } from "./python.js";
 
 const TENSOR_TOL = 2e-3;
 const LOSS_TOL = 1e-3;
-const PYTHON = resolve(process.env["PEFC_HF_PYTHON"] ?? join(process.env["PEFC_HF_VENV"] ?? ".venv-hf", "bin/python"));
 const EXAMPLES = resolve("examples");
 
 interface Run {
@@ -106,19 +105,6 @@ function adapterFolders(root: string): string[] {
   return out.sort();
 }
 
-async function tensors(dir: string): Promise<Map<string, { shape: number[]; data: Float32Array }>> {
-  const header = await readSafetensorsHeader(join(dir, "adapter_model.safetensors"));
-  const m = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const t of header.tensors) m.set(t.name, { shape: [...t.shape], data: await readTensorF32(t) });
-  return m;
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
 /** train.py's `step N/T  loss X` lines: the mean loss of the steps since the previous line. */
 function loggedLosses(log: string): { step: number; loss: number }[] {
   return [...log.matchAll(/^step (\d+)\/\d+ {2}loss ([0-9.]+)/gm)].map((m) => ({ step: Number(m[1]), loss: Number(m[2]) }));
@@ -126,7 +112,7 @@ function loggedLosses(log: string): { step: number; loss: number }[] {
 
 /** Runs a bundle: one process under `accelerate launch --cpu`, or `processes` under torchrun (gloo). */
 function launch(bundle: string, processes: number): { stdout: string; log: string; status: number | null } {
-  const bin = dirname(PYTHON);
+  const bin = dirname(HF_PYTHON);
   const [cmd, args] =
     processes === 1
       ? [join(bin, "accelerate"), ["launch", "--cpu", "--num_processes", "1", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "train.py"]]
@@ -174,8 +160,8 @@ async function compareBundle(run: Run, pefc: PefcRun, processes: number): Promis
   for (const f of pefc.folders) {
     const theirs = join(bundle, f);
     expect(existsSync(join(theirs, "adapter_model.safetensors")), `${label}: train.py saved no ${f}`).toBe(true);
-    const a = await tensors(join(run.dir, f));
-    const b = await tensors(theirs);
+    const a = (await readAdapter(join(run.dir, f))).tensors;
+    const b = (await readAdapter(theirs)).tensors;
     expect([...b.keys()].sort(), `${label}: tensor keys of ${f}`).toEqual([...a.keys()].sort());
     let worst = 0;
     let worstKey = "";
@@ -216,9 +202,9 @@ async function check(run: Run, ddp?: number): Promise<void> {
 
 describe("exported bundles under transformers + PEFT + Accelerate, one CPU process", () => {
   beforeAll(() => {
-    const probe = spawnSync(PYTHON, ["-c", "import torch, transformers, peft, accelerate; print(torch.__version__, transformers.__version__, peft.__version__, accelerate.__version__)"], { encoding: "utf8" });
+    const probe = spawnSync(HF_PYTHON, ["-c", "import torch, transformers, peft, accelerate; print(torch.__version__, transformers.__version__, peft.__version__, accelerate.__version__)"], { encoding: "utf8" });
     if (probe.status !== 0) {
-      throw new Error(`${PYTHON} cannot import torch, transformers, peft and accelerate: run \`bash accelerate/setup.sh\` (or set PEFC_HF_PYTHON)\n${probe.stderr ?? probe.error}`);
+      throw new Error(`${HF_PYTHON} cannot import torch, transformers, peft and accelerate: run \`bash accelerate/setup.sh\` (or set PEFC_HF_PYTHON)\n${probe.stderr ?? probe.error}`);
     }
     console.log(`torch, transformers, peft, accelerate: ${probe.stdout.trim()}`);
   });

@@ -7,14 +7,14 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, dirname, join, resolve } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { HF_PYTHON } from "../accelerate/python.js";
 
 export const PYTHON = process.env["PEFC_BENCH_PYTHON"] ?? "/usr/bin/python3";
 const OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-pthread";
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "torch_peer.py");
 const HF_SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "hf_peer.py");
-export const HF_PYTHON = resolve(process.env["PEFC_HF_PYTHON"] ?? join(process.env["PEFC_HF_VENV"] ?? ".venv-hf", "bin/python"));
 
 export type Blas = "default" | "openblas";
 

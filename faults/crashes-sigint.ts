@@ -10,11 +10,10 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { openSafetensorsFile } from "../src/runtime/io/index.js";
-import { readTrainerFiles } from "../src/runtime/train/checkpoint.js";
 import { int, rng, type Rng } from "./lib/rng.js";
 import { randomSeed, type FaultOptions } from "./lib/options.js";
 import { looksLikeTrace, pefc, type CliResult } from "./lib/pefc.js";
+import { loadWhole } from "./lib/load-whole.js";
 import { CaseFailure, expectThat, type Tally } from "./lib/tally.js";
 
 const DATA = resolve("examples/data/medical.jsonl");
@@ -39,19 +38,6 @@ function sidecars(out: string): string[] {
     return [...top.filter((n) => SIDECAR.test(n)), ...top.filter((n) => /^checkpoint-\d+$/.test(n)).flatMap((c) => readdirSync(join(out, c)).filter((n) => SIDECAR.test(n)))];
   } catch {
     return [];
-  }
-}
-
-async function loadWhole(dir: string, step: number): Promise<void> {
-  try {
-    const { state } = await readTrainerFiles(dir);
-    expectThat(state.step === step, `${dir} holds step ${state.step}`);
-    const st = await openSafetensorsFile(join(dir, "adapter_model.safetensors"));
-    for (const n of st.tensors.keys()) await st.read(n);
-    JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8"));
-  } catch (e) {
-    if (e instanceof CaseFailure) throw e;
-    throw new CaseFailure(`${dir} does not load: ${(e as Error).message}`);
   }
 }
 

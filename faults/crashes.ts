@@ -11,12 +11,11 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { openSafetensorsFile } from "../src/runtime/io/index.js";
-import { readTrainerFiles } from "../src/runtime/train/checkpoint.js";
 import { sigintCases } from "./crashes-sigint.js";
 import { int, rng, type Rng } from "./lib/rng.js";
 import { randomSeed, type FaultOptions } from "./lib/options.js";
 import { looksLikeTrace, pefc } from "./lib/pefc.js";
+import { loadWhole } from "./lib/load-whole.js";
 import { CaseFailure, expectThat, Tally } from "./lib/tally.js";
 
 const DATA = resolve("examples/data/medical.jsonl");
@@ -35,20 +34,6 @@ const checkpoints = (out: string): number[] =>
 function treeBytes(p: string): number {
   const st = statSync(p);
   return st.isDirectory() ? readdirSync(p).reduce((a, n) => a + treeBytes(join(p, n)), 0) : st.size;
-}
-
-/** Loads every file of a checkpoint folder as resume and PEFT would; throws a CaseFailure naming what is damaged. */
-async function loadWhole(dir: string, step: number): Promise<void> {
-  try {
-    const { state } = await readTrainerFiles(dir);
-    expectThat(state.step === step, `${dir} holds step ${state.step}`);
-    const st = await openSafetensorsFile(join(dir, "adapter_model.safetensors"));
-    for (const n of st.tensors.keys()) await st.read(n);
-    JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8"));
-  } catch (e) {
-    if (e instanceof CaseFailure) throw e;
-    throw new CaseFailure(`${dir} does not load: ${(e as Error).message}`);
-  }
 }
 
 async function killChain(t: Tally, root: string, seed: number, kills: number): Promise<void> {

@@ -8,6 +8,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve, sep } from "node:path";
+import { readSafetensorsHeader, readTensorF32 } from "../../src/runtime/io/safetensors.js";
 
 export const SHARED = resolve("../shared");
 export const CASES_DIR = join(SHARED, "data/peft-conformance");
@@ -62,4 +63,19 @@ export function mirrorCase(c: ConformanceCase): string {
     mkdirSync(to);
   }
   return to;
+}
+
+/** An adapter folder's config and every tensor of its adapter_model.safetensors, as f32. */
+export async function readAdapter(dir: string): Promise<{ config: Record<string, unknown>; tensors: Map<string, { shape: number[]; data: Float32Array }> }> {
+  const config = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8")) as Record<string, unknown>;
+  const header = await readSafetensorsHeader(join(dir, "adapter_model.safetensors"));
+  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
+  for (const t of header.tensors) tensors.set(t.name, { shape: [...t.shape], data: await readTensorF32(t) });
+  return { config, tensors };
+}
+
+export function maxDiff(a: Float32Array, b: Float32Array): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
 }

@@ -13,14 +13,13 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { Device } from "../../src/runtime/device/index.js";
 import { openGpuBackend } from "../../src/runtime/gpu/index.js";
 import { loadAdapter, type LoadAdapterOptions } from "../../src/runtime/adapter/index.js";
-import { readSafetensorsHeader, readTensorF32 } from "../../src/runtime/io/safetensors.js";
 import { adaloraAllocation } from "../../src/runtime/train/adalora.js";
 import type { TrainBackend } from "../../src/runtime/train/backend.js";
 import { runTraining, type Reporter } from "../../src/runtime/train/loop.js";
 import { ReferenceBackend } from "../../src/runtime/train/reference-backend.js";
 import { allParams, prepareSession } from "../../src/runtime/train/session.js";
 import { testDevice } from "../kernels/helpers.js";
-import { discoverCases, mirrorCase, type ConformanceCase } from "./cases.js";
+import { discoverCases, maxDiff, mirrorCase, readAdapter, type ConformanceCase } from "./cases.js";
 
 const TENSOR_TOL = 2e-3;
 const LOSS_TOL = 1e-3;
@@ -29,14 +28,6 @@ const mirrors: string[] = [];
 afterAll(() => mirrors.forEach((d) => rmSync(join(d, "../../.."), { recursive: true, force: true })));
 
 const quiet: Reporter = { step: () => undefined, eval: () => undefined, saved: () => undefined, info: () => undefined };
-
-async function readAdapter(dir: string): Promise<{ config: Record<string, unknown>; tensors: Map<string, { shape: number[]; data: Float32Array }> }> {
-  const config = JSON.parse(readFileSync(join(dir, "adapter_config.json"), "utf8")) as Record<string, unknown>;
-  const header = await readSafetensorsHeader(join(dir, "adapter_model.safetensors"));
-  const tensors = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const t of header.tensors) tensors.set(t.name, { shape: [...t.shape], data: await readTensorF32(t) });
-  return { config, tensors };
-}
 
 interface Trained {
   losses: number[];
@@ -61,12 +52,6 @@ async function train(c: ConformanceCase, device: "reference" | "gpu", dev?: Devi
   } finally {
     backend.dispose();
   }
-}
-
-function maxDiff(a: Float32Array, b: Float32Array): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
 }
 
 /**
