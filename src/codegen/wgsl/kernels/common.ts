@@ -122,8 +122,11 @@ export function mapKernel(p: Omit<KernelParts, "workgroupSize" | "groups" | "bod
       groups: g.groups,
       consts: { N: p.n, PER: g.perThread, ...p.consts },
       helpers: p.helpers ? `${p.helpers}\n${item}` : item,
-      // Consecutive lanes take consecutive elements; a workgroup walks one contiguous run.
-      body: `let first = group * WG * PER + lid;\nfor (var k = 0u; k < PER; k++) {\n  let i = first + k * WG;\n  if (i >= N) { break; }\n  map_item(i);\n}`,
+      // Consecutive lanes take consecutive elements; a workgroup walks one contiguous run. The
+      // loop starts at the lane's own index, so its trip count is not a compile-time constant:
+      // with `k < PER` Mesa unrolled runs of up to about 32 elements in full, and llvmpipe's JIT
+      // of a 4-line add took 2.1 s instead of 50 ms.
+      body: `let last = min(N, (group + 1u) * WG * PER);\nfor (var i = group * WG * PER + lid; i < last; i += WG) {\n  map_item(i);\n}`,
     });
   }
   return kernel({
