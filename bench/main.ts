@@ -82,7 +82,8 @@ if (args.has("--train")) {
   process.exit(0);
 }
 const choice = await chooseMatmulVariant(dev);
-console.log(`chosen matmul variant: ${choice.variant} (${choice.source}; ${Object.entries(choice.gflops).map(([k, g]) => `${k} ${g.toFixed(2)}`).join(", ")} GFLOP/s at ${choice.shape})`);
+const measured = Object.entries(choice.gflops);
+console.log(`chosen matmul variant: ${choice.variant} (${choice.source === "cpu" ? "CPU adapter, not measured" : `${choice.source}; ${measured.map(([k, g]) => `${k} ${g.toFixed(2)}`).join(", ")} GFLOP/s at ${choice.shape}`})`);
 const cases = args.has("--kernels-only") ? [] : args.has("--quick") ? CASES.slice(0, 2) : CASES;
 if (cases.length) {
   console.log("");
