@@ -3,7 +3,7 @@
 
 import type { KernelBinding } from "../kernel.js";
 import { f32 } from "../render.js";
-import type { BlockPos, MatmulProblem } from "./problem.js";
+import type { BlockPos, LoopedEpilogue, MatmulProblem } from "./problem.js";
 
 export interface OperandNames {
   a: string;
@@ -66,4 +66,31 @@ export function storeVec4(p: MatmulProblem, acc: string, m: string, n: string, a
   const parts = [0, 1, 2, 3].map((j) => outputValue(p, `${acc}[${j}]`, m, `(${n} + ${j}u)`, { row: at.row, col: at.col + j }, biasOf));
   const v = `vec4<f32>(${parts.join(", ")})`;
   return [p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`];
+}
+
+/**
+ * The stores of element (m, n) for a store loop over rows (Epilogue.looped): `acc` the
+ * accumulator expression, `col` the column's index in the thread's block, vec4 or scalar as
+ * storeVec4 and storeScalar.
+ */
+export function loopedValue(p: MatmulProblem, looped: LoopedEpilogue | undefined, acc: string, m: string, n: string, col: number, biasOf?: BiasOf): string {
+  let v = acc;
+  if (p.alpha !== undefined && p.alpha !== 1) v = `${f32(p.alpha)} * ${v}`;
+  if (p.bias) v = `${v} + ${biasOf ? biasOf(col) : `${operandNames(p).bias}[${n}]`}`;
+  return looped ? looped.apply(`(${v})`, m, n, col) : v;
+}
+
+export function loopedStoreScalar(p: MatmulProblem, looped: LoopedEpilogue | undefined, acc: string, m: string, n: string, col: number, biasOf?: BiasOf): string {
+  const c = operandNames(p).c;
+  const idx = `${m} * N + ${n}`;
+  const v = loopedValue(p, looped, acc, m, n, col, biasOf);
+  return p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`;
+}
+
+export function loopedStoreVec4(p: MatmulProblem, looped: LoopedEpilogue | undefined, acc: string, m: string, n: string, col: number, biasOf?: BiasOf): string {
+  const c = operandNames(p).c;
+  const idx = `(${m} * N + ${n}) / 4u`;
+  const parts = [0, 1, 2, 3].map((j) => loopedValue(p, looped, `${acc}[${j}]`, m, `(${n} + ${j}u)`, col + j, biasOf));
+  const v = `vec4<f32>(${parts.join(", ")})`;
+  return p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`;
 }

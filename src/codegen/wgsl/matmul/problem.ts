@@ -50,6 +50,40 @@ export interface Epilogue {
    * which is element `at` of the thread's block (the indices into prepare's rows and cols).
    */
   apply: (v: string, m: string, n: string, at: BlockPos) => string;
+  /**
+   * The same epilogue for stores written as a loop over the thread's rows, which the register
+   * variant uses on CPU adapters when the epilogue offers it (every load and store written out
+   * costs llvmpipe's JIT time: tm unrolled rows of them took most of a kernel's compile).
+   */
+  looped?: LoopedEpilogue;
+}
+
+/**
+ * Run-time forms of the thread's columns and lane rows, so an epilogue can load them in a loop
+ * (one load written out instead of one per value): `col(i)` is column i of the thread's block
+ * (u32, possibly past N: clamp it), `laneRow(g)` the lane's row of lane-row group g (clamped like
+ * SharedRows.laneRows).
+ */
+export interface LoopedIndex {
+  col: (i: string) => string;
+  laneRow: (g: string) => string;
+}
+
+/** An epilogue for a store loop whose row is a run-time value (see Epilogue.looped). */
+export interface LoopedEpilogue {
+  /**
+   * Statements run once per thread before the loop, given the thread's columns (u32 expressions)
+   * and, where rows are shared across a subgroup, the lanes' own rows (as for prepare).
+   */
+  prepare?: (cols: string[], shared: SharedRows | undefined, at: LoopedIndex) => string;
+  /**
+   * Statements at the top of a row's iteration: `m` the row (u32, below M), `cols` as in prepare;
+   * with shared rows, `shuffle` hands every lane the value that the lane holding row `m` has for
+   * it (given the value's expression per lane-row group, as SharedRows.laneRows are numbered).
+   */
+  row?: (m: string, cols: string[], shuffle?: (valueOfGroup: (group: number) => string) => string) => string;
+  /** An f32 expression of `v` (after alpha and bias) at row `m`, column `n`: the block's column `col`. */
+  apply: (v: string, m: string, n: string, col: number) => string;
 }
 
 export interface MatmulProblem {

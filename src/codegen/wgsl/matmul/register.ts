@@ -14,7 +14,7 @@
 import { sharedLoadLanes, type DeviceCaps } from "../caps.js";
 import type { KernelSpec } from "../kernel.js";
 import { enablesFor, renderModule, splitGrid } from "../render.js";
-import { matmulBindings, operandNames, storeScalar, storeVec4 } from "./common.js";
+import { loopedStoreScalar, loopedStoreVec4, matmulBindings, operandNames, storeScalar, storeVec4 } from "./common.js";
 import { checkProblem, type MatmulProblem, type RegisterTuning, type SharedRows } from "./problem.js";
 
 export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
@@ -28,6 +28,12 @@ export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
  */
 export function defaultRegisterTuning(p: MatmulProblem, caps: DeviceCaps): RegisterTuning {
   const sg = sharedLoadLanes(caps);
+  // Narrow outputs (fewer than 8 column blocks: a LoRA down-projection, N = r) split the rows
+  // across the workgroup's threads instead of sharing them (see registerMatmul). There, on
+  // llvmpipe, 4-row blocks ran as fast as 16 at r = 12 (306 x 12 x 64: 108 against 134 us;
+  // 128 x 12 x 306: 174 against 227 us) and took a third to a fifth of the JIT time (0.3 against
+  // 1.1-1.8 s a kernel).
+  if (sg > 0 && Math.ceil(p.N / DEFAULT_REGISTER_TUNING.tn) < 8) return { ...DEFAULT_REGISTER_TUNING, tm: 4 };
   if (sg === 0 || p.M < sg) return DEFAULT_REGISTER_TUNING;
   const tm = [32, 16, 8, 4].find((rows) => rows % sg === 0 && p.M >= (rows === 32 ? 512 : 2 * rows)) ?? sg;
   return { tm, tn: 4, wg: Math.max(64, sg), sg };
@@ -198,12 +204,51 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   }
   const shared: SharedRows | undefined = sg > 0 ? { sg, laneRows: J.map((j) => `lr${j}`), broadcast } : undefined;
   const cols = C.map((c) => `(n0 + ${c}u)`);
-  if (p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + ${r}u)`), cols, shared));
   // The thread's tn biases, loaded once (clamped like the B columns) for all its rows.
   const biasOf = p.bias ? (c: number) => `bias_c${c}` : undefined;
-  if (p.bias) for (const c of C) body.push(`let bias_c${c} = ${names.bias}[bn${c}];`);
+  const loadBias = () => {
+    if (p.bias) for (const c of C) body.push(`let bias_c${c} = ${names.bias}[bn${c}];`);
+  };
+  // On CPU adapters the stores are a loop over the block's rows (each row's accumulators copied
+  // into arrays first), where the epilogue allows it: llvmpipe's JIT time grows with every load
+  // and store written out, and tm rows of them unrolled took about half of a plain kernel's
+  // compile (306 x 64 x 64: 444 against 202 ms; with a residual 966 against 270 ms) for no
+  // measurable speed. The bound is read at run time so the loop is not unrolled again.
+  const looped = caps.isCpu && (!p.epilogue || p.epilogue.looped) ? { epilogue: p.epilogue?.looped } : undefined;
+  if (looped) {
+    const at = { col: (i: string) => `(n0 + ${i})`, laneRow: (g: string) => `min(m0 + (${g}) * ${sg}u + sl, M - 1u)` };
+    if (looped.epilogue?.prepare) body.push(looped.epilogue.prepare(cols, shared, at));
+    loadBias();
+    for (const q of Q) {
+      body.push(`var accs${q}: array<vec4<f32>, ${tm}>;`);
+      for (const r of R) body.push(`accs${q}[${r}] = acc${r}_${q};`);
+    }
+    body.push(`let rows_n = select(${tm}u, 0u, arrayLength(&${names.c}) == 0u);`);
+    body.push(`for (var r = 0u; r < rows_n; r++) {`, `  let m = m0 + r;`, `  if (m >= M) { break; }`);
+    // Row r of the block is on lane r % sg, in lane row group ⌊r / sg⌋ (as `broadcast` above).
+    const shuffle = (valueOf: (g: number) => string): string => {
+      let v = valueOf(0);
+      for (const j of J.slice(1)) v = `select(${v}, ${valueOf(j)}, r >= ${j * sg}u)`;
+      return `subgroupShuffle(${v}, r % ${sg}u)`;
+    };
+    if (looped.epilogue?.row) body.push(looped.epilogue.row("m", cols, sg > 0 ? shuffle : undefined));
+    for (const q of Q) {
+      body.push(`  let av${q} = accs${q}[r];`);
+      if (cVec) {
+        body.push(`  if (n0 + ${4 * q}u < N) {`, `    ${loopedStoreVec4(p, looped.epilogue, `av${q}`, "m", `(n0 + ${4 * q}u)`, 4 * q, biasOf)}`, "  }");
+      } else {
+        for (const j of I4) {
+          const n = `(n0 + ${4 * q + j}u)`;
+          body.push(`  if (${n} < N) { ${loopedStoreScalar(p, looped.epilogue, `av${q}[${j}]`, "m", n, 4 * q + j, biasOf)} }`);
+        }
+      }
+    }
+    body.push("}");
+  }
+  if (!looped && p.epilogue?.prepare) body.push(p.epilogue.prepare(R.map((r) => `(m0 + ${r}u)`), cols, shared));
+  if (!looped) loadBias();
   // Stores: rows are uniform (unless narrow), so the row test costs nothing per lane.
-  for (const r of R) {
+  for (const r of looped ? [] : R) {
     if (shared && p.epilogue?.prepareRow) body.push(p.epilogue.prepareRow(r, cols, shared));
     body.push(`if (m0 + ${r}u < M) {`, `  let m = m0 + ${r}u;`);
     for (const q of Q) {
