@@ -8,7 +8,7 @@
  * after the rows in forward (sum and count of per-row losses in tmp0), before them in backward
  * (g = dloss / count in tmp0). Labels outside [0, V) count as ignored; the reference rejects them.
  */
-import { input, kernel, load, mapKernel, output, RED_VAR, scratch, WG_SUM, type BindingDecl } from "../kernels/common.js";
+import { input, kernel, load, mapKernel, output, RED_VAR, scratch, wgSum, type BindingDecl } from "../kernels/common.js";
 import { registerLowerings } from "./registry.js";
 import type { LowerContext, Lowering, TensorArg } from "./types.js";
 
@@ -125,7 +125,7 @@ function singleKernel(ctx: LowerContext, label: string, bindings: BindingDecl[],
     groups: 1,
     consts: { T: s.T, V: s.V, ROWS: s.rows, IGNORE: s.ignore },
     workgroupVars: [RED_VAR],
-    helpers: WG_SUM,
+    helpers: wgSum(bindings[0]!.name),
     body,
   });
 }

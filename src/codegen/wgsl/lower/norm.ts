@@ -7,7 +7,7 @@
  * tmp0; then each thread owns one column of dw/db over a chunk of rows (partials in tmp1/tmp2),
  * and a last kernel adds the chunks column by column. With one chunk the partials are the result.
  */
-import { input, kernel, load, mapKernel, output, RED_VAR, rowWorkgroup, scratch, store, WG_SUM, type BindingDecl } from "../kernels/common.js";
+import { input, kernel, load, mapKernel, output, RED_VAR, rowWorkgroup, scratch, store, wgSum, type BindingDecl } from "../kernels/common.js";
 import { f32 } from "../render.js";
 import { registerLowerings } from "./registry.js";
 import type { LowerContext, Lowered, Lowering, TensorArg } from "./types.js";
@@ -70,7 +70,7 @@ function rowKernel(ctx: LowerContext, m: RowMode, label: string, M: number, D: n
     groups: M,
     consts,
     workgroupVars: [RED_VAR],
-    helpers: WG_SUM,
+    helpers: wgSum(bindings[0]!.name),
     body: `let row = group;\nif (row >= M) { return; }\nlet base = row * D;\n${body}`,
     flops,
   });

@@ -6,7 +6,7 @@
 
 import type { DeviceCaps } from "../../caps.js";
 import type { KernelSpec } from "../../kernel.js";
-import { kernel, RED_VAR, rowWorkgroup, WG_SUM } from "../common.js";
+import { kernel, RED_VAR, rowWorkgroup, wgSum } from "../common.js";
 import type { AllocMatrixLayout } from "./layout.js";
 
 export function adaloraScoreKernel(m: AllocMatrixLayout, caps: DeviceCaps): KernelSpec {
@@ -22,7 +22,7 @@ export function adaloraScoreKernel(m: AllocMatrixLayout, caps: DeviceCaps): Kern
     workgroupSize: rowWorkgroup(Math.max(inF, outF), 64),
     groups: r,
     consts: { R: r, IN: inF, OUT: outF, A_AT: A.at, A_N: A.count, E_AT: E.at, B_AT: B.at, B_N: B.count },
-    helpers: WG_SUM,
+    helpers: wgSum("scores"),
     workgroupVars: [RED_VAR],
     body: `
 let i = group;

@@ -8,7 +8,7 @@
 import type { DeviceCaps } from "../../caps.js";
 import type { KernelSpec } from "../../kernel.js";
 import { f32 } from "../../render.js";
-import { input, kernel, mapKernel, output, RED_VAR, scratch, WG_SUM, type BindingDecl } from "../common.js";
+import { input, kernel, mapKernel, output, RED_VAR, scratch, treeTop, wgSum, type BindingDecl } from "../common.js";
 
 /** Below any score, as the full attention kernels start their running max. */
 const NEG = "-3.0e38f";
@@ -100,7 +100,7 @@ for (var d = lid; d < HD; d += WG) {
 fn wg_max(v: f32, lid: u32) -> f32 {
   red[lid] = v;
   workgroupBarrier();
-  for (var s = WG / 2u; s > 0u; s = s >> 1u) {
+  for (var s = ${treeTop("WG / 2u", "out0")}; s > 0u; s = s >> 1u) {
     if (lid < s) { red[lid] = max(red[lid], red[lid + s]); }
     workgroupBarrier();
   }
@@ -116,7 +116,7 @@ fn wg_max(v: f32, lid: u32) -> f32 {
     groups: s.Hq,
     consts: { HQ: s.Hq, HKV: s.Hkv, HD: s.hd, G: s.Hq / s.Hkv, L: s.L, P: s.P, JMAX: s.P + s.L, SCALE: f32(s.scale) },
     workgroupVars: [RED_VAR],
-    helpers: `${WG_SUM}\n${WG_MAX}`,
+    helpers: `${wgSum("out0")}\n${WG_MAX}`,
     body,
     flops: 4 * s.Hq * (s.P + s.L) * s.hd,
   });

@@ -9,7 +9,7 @@ import type { DeviceCaps } from "../../caps.js";
 import type { KernelSpec } from "../../kernel.js";
 import { f32, renderModule } from "../../render.js";
 import { buffer, elementGrid, ELEMENT_THREADS } from "./update.js";
-import { REDUCE_THREADS, TREE_REDUCE, TREE_VAR } from "./reduce.js";
+import { REDUCE_THREADS, treeReduce, TREE_VAR } from "./reduce.js";
 
 /** Above this many elements a gradient's sum of squares is split over workgroups. */
 export const ONE_GROUP_MAX = 1 << 16;
@@ -31,7 +31,7 @@ for (var i = lid; i < ${count}u; i += ${REDUCE_THREADS}u) {
   let g = ${x}[i];
   part += ${square ? "g * g" : "g"};
 }
-${TREE_REDUCE}
+${treeReduce(x)}
 if (lid == 0u) { ${acc}[${slot}u] = ${add ? `${acc}[${slot}u] + ` : ""}red[0]; }`;
   const wgsl = renderModule({ bindings, workgroupVars: [TREE_VAR], entryPoint: "main", workgroupSize: [REDUCE_THREADS, 1, 1], params: ["@builtin(local_invocation_index) lid: u32"], body });
   return spec(`${square ? "sumsq" : "sum"}_${count}${add ? "_add" : ""}`, wgsl, bindings, [1, 1, 1], REDUCE_THREADS, 2 * count);
@@ -49,7 +49,7 @@ for (var i = base + lid; i < min(base + ${CHUNK}u, ${count}u); i += ${REDUCE_THR
   let g = ${x}[i];
   part += g * g;
 }
-${TREE_REDUCE}
+${treeReduce(x)}
 if (lid == 0u) { ${partials}[wid.x] = red[0]; }`;
   const wgsl = renderModule({ bindings, workgroupVars: [TREE_VAR], entryPoint: "main", workgroupSize: [REDUCE_THREADS, 1, 1], params: PARAMS, body });
   return spec(`sumsq_partials_${count}`, wgsl, bindings, [groups, 1, 1], REDUCE_THREADS, 2 * count);

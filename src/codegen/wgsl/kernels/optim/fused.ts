@@ -13,7 +13,7 @@ import type { KernelBinding, KernelSpec } from "../../kernel.js";
 import { f32, renderModule } from "../../render.js";
 import { clipFinishKernel, CHUNK } from "./clip.js";
 import { adamElement, adamScalars, checkAdam, ONE_MINUS_POW, sgdElement } from "./math.js";
-import { REDUCE_THREADS, TREE_REDUCE, TREE_VAR } from "./reduce.js";
+import { REDUCE_THREADS, treeReduce, TREE_VAR } from "./reduce.js";
 import { buffer, elementGrid, ELEMENT_THREADS } from "./update.js";
 
 export interface ParamSegment {
@@ -205,7 +205,7 @@ for (var i = base + lid; i < min(base + ${CHUNK}u, ${total}u); i += ${REDUCE_THR
   let g = ${N.grads}[o];
   part += g * g;
 }
-${TREE_REDUCE}
+${treeReduce(N.grads)}
 if (lid == 0u) { ${N.partials}[wid.x] = red[0]; }`,
   });
   // Fold the partials into partials[groups] so the finish kernel reads one slot.
@@ -219,7 +219,7 @@ if (lid == 0u) { ${N.partials}[wid.x] = red[0]; }`,
     body: `
 var part = 0.0;
 for (var i = lid; i < ${groups}u; i += ${REDUCE_THREADS}u) { part += ${N.partials}[i]; }
-${TREE_REDUCE}
+${treeReduce(N.partials)}
 if (lid == 0u) { ${N.partials}[${groups}u] = red[0]; }`,
   });
   const finish = clipFinishKernel(maxNorm, N.partials, groups, N.norm, N.coef, 0);

@@ -8,7 +8,7 @@
 import type { DeviceCaps } from "../../caps.js";
 import type { KernelSpec } from "../../kernel.js";
 import { renderModule } from "../../render.js";
-import { REDUCE_THREADS, TREE_REDUCE, TREE_VAR } from "./reduce.js";
+import { REDUCE_THREADS, treeReduce, TREE_VAR } from "./reduce.js";
 import { buffer, elementGrid, ELEMENT_THREADS } from "./update.js";
 
 export interface OrthMatrixShape {
@@ -41,7 +41,7 @@ for (var e = lid; e < ${r * r}u; e += ${REDUCE_THREADS}u) {
   let d = dot - select(0.0, 1.0, a == c);${mode === "gram" ? `\n  ${tmp}[1u + e] = d;` : ""}
   part += d * d;
 }
-${TREE_REDUCE}
+${treeReduce(x)}
 if (lid == 0u) { ${tmp}[0] = ${mode === "add" ? `${tmp}[0] + ` : ""}sqrt(red[0]); }`;
   const wgsl = renderModule({ bindings, workgroupVars: [TREE_VAR], entryPoint: "main", workgroupSize: [REDUCE_THREADS, 1, 1], params: ["@builtin(local_invocation_index) lid: u32"], body });
   return {
