@@ -35,6 +35,10 @@ const CASES: Case[] = [
   // ChatGLM2 (Hq 4, Hkv 2, hd 16), causal, without a prefix (the one-pass statistics + dq kernel).
   { B: 3, T: 11, S: 11, Hq: 8, Hkv: 4, hd: 8, P: 0, prefixBatched: false, causal: true, scale: 1 / Math.sqrt(8), cpu: true },
   { B: 1, T: 37, S: 37, Hq: 4, Hkv: 2, hd: 16, P: 0, prefixBatched: false, causal: true, scale: 0.25, cpu: true },
+  // Wider heads take 16-row blocks in the CPU dk/dv kernel: rows past the last, a row count that is
+  // not a multiple of the block, grouped heads and a prefix.
+  { B: 2, T: 21, S: 21, Hq: 2, Hkv: 1, hd: 24, P: 2, prefixBatched: true, causal: true, scale: 1 / Math.sqrt(24), cpu: true },
+  { B: 1, T: 19, S: 19, Hq: 3, Hkv: 3, hd: 32, P: 0, prefixBatched: false, causal: false, scale: 0.2, cpu: true },
 ];
 
 const FWD_TOL = { atol: 2e-5, rtol: 1e-4 };
