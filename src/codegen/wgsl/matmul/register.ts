@@ -223,7 +223,11 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   if (looped) {
     const at = { col: (i: string) => `(n0 + ${i})`, laneRow: (g: string) => `min(m0 + (${g}) * ${sg}u + sl, M - 1u)` };
     if (looped.epilogue?.prepare) body.push(looped.epilogue.prepare(cols, shared, at));
-    loadBias();
+    // The biases by a loop too (one load written out instead of tn).
+    if (p.bias) {
+      body.push(`var biasv: array<f32, ${tn}>;`, `for (var c = 0u; c < select(${tn}u, 0u, arrayLength(&${names.bias}) == 0u); c++) { biasv[c] = ${names.bias}[min(n0 + c, N - 1u)]; }`);
+      for (const c of C) body.push(`let bias_c${c} = biasv[${c}];`);
+    }
     for (const q of Q) {
       body.push(`var accs${q}: array<vec4<f32>, ${tm}>;`);
       for (const r of R) body.push(`accs${q}[${r}] = acc${r}_${q};`);
