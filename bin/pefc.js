@@ -1,2 +1,2 @@
 #!/usr/bin/env node
-import "../dist/cli/main-bin.js";
+import "../dist/bundle/pefc.js";
