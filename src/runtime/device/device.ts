@@ -10,6 +10,7 @@ import { PipelineCache, type CachedPipeline } from "./pipelines.js";
 import { DispatchRecorder, type BufferBinding, type RecorderHost } from "./recorder.js";
 import { PassTimer, type TimingMethod } from "./timing.js";
 import { DeviceLostError } from "./lost.js";
+import { paceDawnEvents, pacingDisabled } from "./event-pacing.js";
 
 const BIND_GROUP_CACHE_LIMIT = 4096;
 
@@ -22,6 +23,8 @@ export class Device implements RecorderHost {
   private lost: string | undefined;
   /** Set by destroy(): the loss that follows is ours, not the driver's. */
   private destroying = false;
+  /** Ends this device's hold on the pacing of Dawn's waits (CPU adapters; see event-pacing.ts). */
+  private readonly releasePacing: () => void = () => {};
 
   constructor(
     readonly gpu: GPUDevice,
@@ -30,11 +33,13 @@ export class Device implements RecorderHost {
     private readonly instance: GPU,
   ) {
     this.pipelines = new PipelineCache(gpu);
+    if (info.adapter.isCpu && !pacingDisabled()) this.releasePacing = paceDawnEvents();
     gpu.onuncapturederror = (e: GPUUncapturedErrorEvent) => {
       this.errors.push(e.error.message);
     };
     void gpu.lost.then((l) => {
       if (!this.destroying) this.lost = l.message || l.reason || "device lost";
+      this.releasePacing();
     });
   }
 
@@ -206,6 +211,7 @@ export class Device implements RecorderHost {
     this.destroying = true;
     this.bindGroups.clear();
     this.gpu.destroy();
+    this.releasePacing();
   }
 
   /** The Dawn instance this device came from. */

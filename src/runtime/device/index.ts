@@ -15,3 +15,4 @@ export { defaultKernelCacheFile, readChoice, writeChoice, type CachedChoice } fr
 export { compileKernels, distinctKernels, type CompileOptions, type CompileReport } from "./compile.js";
 export { keepMesaCacheWithPefc, mesaDiskCacheEnabled } from "./shader-cache.js";
 export { pefcCacheDir } from "./kernel-cache.js";
+export { paceDawnEvents, pacingActive, pacingDisabled, PACING_SPIN_MS } from "./event-pacing.js";
