@@ -30,15 +30,28 @@ function rowsCols(x: TensorArg, w: TensorArg): { M: number; D: number } {
  */
 interface RowMode {
   perThread: boolean;
+  /**
+   * A thread per row reading vec4s (CPU adapters, every tensor of the row kernel f32 and D % 4 ==
+   * 0): `d` then counts vec4s, sums are vec4 until `sum` folds them, and the loops run to `DN`, a
+   * bound Mesa cannot fold (with D / 4 it unrolled them: 1.4 s of JIT for a 64-wide rmsnorm).
+   * On llvmpipe at 1024 x 64: 126-134 us a forward against 199-254 us in scalars.
+   */
+  vec4: boolean;
   sum: (v: string) => string;
 }
 
-function rowMode(ctx: LowerContext): RowMode {
-  return ctx.caps.isCpu ? { perThread: true, sum: (v) => v } : { perThread: false, sum: (v) => `wg_sum(${v}, lid)` };
+function rowMode(ctx: LowerContext, tensors: readonly TensorArg[], D: number): RowMode {
+  if (!ctx.caps.isCpu) return { perThread: false, vec4: false, sum: (v) => `wg_sum(${v}, lid)` };
+  const vec4 = D % 4 === 0 && tensors.every((t) => t.dtype === "f32");
+  return { perThread: true, vec4, sum: vec4 ? (v) => `(${v}.x + ${v}.y + ${v}.z + ${v}.w)` : (v) => v };
 }
+
+/** A zero of the type the row's partial sums have. */
+const zero = (m: RowMode): string => (m.vec4 ? "vec4<f32>(0.0)" : "0.0");
 
 /** A loop over the row's columns this thread visits. */
 function cols(m: RowMode, body: string): string {
+  if (m.vec4) return `for (var d = 0u; d < DN; d = d + 1u) { ${body} }`;
   return m.perThread ? `for (var d = 0u; d < D; d = d + 1u) { ${body} }` : `for (var d = lid; d < D; d = d + WG) { ${body} }`;
 }
 
@@ -46,14 +59,14 @@ function cols(m: RowMode, body: string): string {
 function statsBody(m: RowMode, kind: Kind, x: TensorArg): string {
   const X = (i: string) => load("in0", x.dtype, i);
   if (kind === "rms")
-    return `var ss = 0.0;
+    return `var ss = ${zero(m)};
 ${cols(m, `let v = ${X("base + d")}; ss = ss + v * v;`)}
 let mean = 0.0;
 let r = 1.0 / sqrt(${m.sum("ss")} / f32(D) + EPS);`;
-  return `var s = 0.0;
+  return `var s = ${zero(m)};
 ${cols(m, `s = s + ${X("base + d")};`)}
 let mean = ${m.sum("s")} / f32(D);
-var ss = 0.0;
+var ss = ${zero(m)};
 ${cols(m, `let v = ${X("base + d")} - mean; ss = ss + v * v;`)}
 let r = 1.0 / sqrt(${m.sum("ss")} / f32(D) + EPS);`;
 }
@@ -61,6 +74,12 @@ let r = 1.0 / sqrt(${m.sum("ss")} / f32(D) + EPS);`;
 function rowKernel(ctx: LowerContext, m: RowMode, label: string, M: number, D: number, bindings: BindingDecl[], body: string): ReturnType<typeof kernel> {
   const consts = { M, D, EPS: f32(eps(ctx)) };
   const flops = 8 * M * D;
+  if (m.vec4) {
+    // The bound comes from a binding's length: uniform, and never 0 where the kernel runs.
+    const dn = `let DN = select(D / 4u, 0u, arrayLength(&${bindings.find((b) => b.access === "read_write")!.name}) == 0u);`;
+    const vb = bindings.map((b) => (b.name === "tmp0" ? b : { ...b, vec4: true }));
+    return mapKernel({ label: `${label}_${M}x${D}_rows_v4`, caps: ctx.caps, n: M, bindings: vb, consts, body: `let row = i;\nlet base = row * (D / 4u);\n${dn}\n${body}`, flops });
+  }
   if (m.perThread) return mapKernel({ label: `${label}_${M}x${D}_rows`, caps: ctx.caps, n: M, bindings, consts, body: `let row = i;\nlet base = row * D;\n${body}`, flops });
   return kernel({
     label: `${label}_${M}x${D}`,
@@ -84,7 +103,7 @@ const forward =
     const { M, D } = rowsCols(x, w);
     const xhat = `(${load("in0", x.dtype, "base + d")} - mean) * r`;
     const val = kind === "rms" ? `${xhat} * ${load("in1", w.dtype, "d")}` : `${xhat} * ${load("in1", w.dtype, "d")} + ${load("in2", b!.dtype, "d")}`;
-    const m = rowMode(ctx);
+    const m = rowMode(ctx, [...ctx.inputs, y], D);
     const body = `${statsBody(m, kind, x)}
 ${cols(m, store("out0", y.dtype, "base + d", val))}`;
     const bindings = ctx.inputs.map((t, i) => input(i, t.dtype));
@@ -116,12 +135,12 @@ const backward =
 
     // Row kernel: statistics, dx, and (mean, rstd) for the column kernels.
     const rowBindings: BindingDecl[] = [...ins];
-    const m = rowMode(ctx);
+    const m = rowMode(ctx, [x, w, dy], D);
     const lines = [statsBody(m, kind, x)];
     if (want.dx) {
       rowBindings.push(output(outIdx.dx, "f32"));
-      lines.push(`var sg = 0.0;
-var dot = 0.0;
+      lines.push(`var sg = ${zero(m)};
+var dot = ${zero(m)};
 ${cols(m, `let gh = ${G("base + d")} * ${W("d")};
   sg = sg + gh;
   dot = dot + gh * (${X("base + d")} - mean) * r;`)}
