@@ -14,7 +14,7 @@ const caps = { ...BASELINE_CAPS, f16: true };
 
 function commands(p: Program) {
   const s = p.step!;
-  return [...s.micro, ...s.accumulateFirst, ...s.accumulate, ...s.update, ...(p.eval?.commands ?? [])];
+  return [...s.prologue, ...s.micro, ...s.accumulateFirst, ...s.accumulate, ...s.update, ...(p.eval?.commands ?? [])];
 }
 
 describe("memory plan", () => {
@@ -52,7 +52,26 @@ describe("memory plan", () => {
     // One arena each: the first micro-batch's gradients are copied once, later ones summed by one dispatch.
     expect(p.step!.accumulateFirst).toHaveLength(1);
     expect(p.step!.accumulate.filter((x) => x.kind === "dispatch")).toHaveLength(1);
-    expect(dispatchesPerStep(p, 2)).toBe(2 * p.step!.micro.filter((x) => x.kind === "dispatch").length + 1 + p.step!.update.filter((x) => x.kind === "dispatch").length);
+    const d = (cs: readonly { kind: string }[]) => cs.filter((x) => x.kind === "dispatch").length;
+    expect(dispatchesPerStep(p, 2)).toBe(d(p.step!.prologue) + 2 * d(p.step!.micro) + 1 + d(p.step!.update));
+  });
+
+  it("runs once per step what reads no per-batch input (AdaLoRA's regulariser and its gradient), the rest per micro-batch", () => {
+    const a = compileBoth(specText("tiny-llama", "freeze base; adalora r=2 init_r=4 alpha=8;", "grad_accum = 4;"));
+    const q = buildProgram(a.train, a.evalGraph, { B: 2, T: 8, caps, matmul: "register" });
+    const ops = (cs: NonNullable<Program["step"]>["micro"]) => cs.flatMap((x) => (x.kind === "dispatch" ? [x.op] : []));
+    const once = ops(q.step!.prologue);
+    const each = ops(q.step!.micro);
+    expect(once.some((o) => o.startsWith("adalora_orth_reg"))).toBe(true);
+    expect(each.some((o) => o.startsWith("adalora_orth_reg"))).toBe(false);
+    // Everything that reads the batch stays per micro-batch: embeddings, attention, the loss.
+    for (const o of ["embedding", "attention", "cross_entropy"]) {
+      expect(each).toContain(o);
+      expect(once).not.toContain(o);
+    }
+    expect(programPlan(q)).toMatch(/step: once, before the micro-batches: \d+ dispatches/);
+    const d = (cs: readonly { kind: string }[]) => cs.filter((x) => x.kind === "dispatch").length;
+    expect(dispatchesPerStep(q, 4)).toBe(d(q.step!.prologue) + 4 * d(q.step!.micro) + 3 * d(q.step!.accumulate) + d(q.step!.update));
   });
 
   it("prints every kernel under a header and the plan with its peak", () => {

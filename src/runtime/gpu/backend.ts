@@ -205,7 +205,7 @@ export class GpuBackend implements TrainBackend {
 
     const losses = this.lossBuffers(this.step_, n + 1);
     const enc = this.dev.gpu.createCommandEncoder({ label: `step ${this.step_}` });
-    let dispatches = 0;
+    let dispatches = this.exec.record(enc, s.prologue, "prologue", timing);
     for (let i = 0; i < n; i++) {
       for (const name of BATCH_INPUTS) {
         const loc = this.program.inputs[name];

@@ -411,9 +411,10 @@ function planStep(bld: Builder, g: Graph, maxBinding: number): NonNullable<Progr
   const rngCount = microOps.filter((op) => op.op === "dropout").length;
   const rngBuf = bld.buffer(4 * Math.max(1, rngCount), "rng", "rng.step");
   const gradOf = new Map(gradParams.map((p) => [gradName(p), p]));
+  const hoisted = planPrologue(bld, g, microOps, new Set(["loss", ...gradOf.keys()]), rngBuf.id);
   const m = bld.phase({
     graph: g,
-    ops: microOps,
+    ops: hoisted.rest,
     keep: new Set(["loss", ...gradOf.keys()]),
     placeOutput: (name) => {
       const p = gradOf.get(name);
@@ -421,6 +422,7 @@ function planStep(bld: Builder, g: Graph, maxBinding: number): NonNullable<Progr
     },
     rngBuffer: rngBuf.id,
   });
+  for (const v of hoisted.exported) bld.persistent.delete(v);
   const rng = { buffer: rngBuf.id, slots: bld.rngStreams };
   const loss = m.locs.get("loss");
   if (!loss) throw new Error("program: the training graph has no 'loss'");
@@ -459,9 +461,54 @@ function planStep(bld: Builder, g: Graph, maxBinding: number): NonNullable<Progr
   const fused = bld.o.fusedUpdate === false ? undefined : planFusedUpdate(updateHost(bld), updateOps, grads);
   const { update, clipped, gradNorm } = fused ?? perOpUpdate(bld, g, updateOps, rngBuf.id);
   for (const p of gradParams) bld.persistent.delete(gradName(p));
-  const step: NonNullable<Program["step"]> = { micro: m.commands, accumulateFirst, accumulate, update, loss: sliceOf(loss), grads, clipped, rng };
+  const step: NonNullable<Program["step"]> = { prologue: hoisted.commands, micro: m.commands, accumulateFirst, accumulate, update, loss: sliceOf(loss), grads, clipped, rng };
   if (gradNorm) step.gradNorm = gradNorm;
   return step;
+}
+
+/** Exported values a step's prologue may hold for the whole step before it is not worth it. */
+const PROLOGUE_MAX_BYTES = 64 << 20;
+
+/**
+ * The micro-batch ops that read no per-batch input, directly or through other ops: AdaLoRA's
+ * orthogonal regulariser and its gradient, rank-scaled factors, prefix and prompt encoders,
+ * constants. They give the same values in every micro-batch of a step, since parameters change
+ * only in the update, so they run once, before the first micro-batch, and the values the
+ * micro-batch ops read from them stay in buffers of their own for the step. Dropout stays per
+ * micro-batch (its stream), and so does whatever writes the loss or a gradient. With nothing to
+ * hoist, or more than PROLOGUE_MAX_BYTES to hold, every op stays in the micro-batch.
+ */
+function planPrologue(bld: Builder, g: Graph, ops: readonly Op[], keep: ReadonlySet<string>, rngBuffer: number): { commands: Command[]; rest: Op[]; exported: string[] } {
+  const perBatch = new Set(g.inputs.filter((v) => isPerBatchInput(v.name) && v.name !== LR_INPUT && v.name !== STEP_INPUT).map((v) => v.name));
+  const varies = new Set<string>(perBatch);
+  const once: Op[] = [];
+  const rest: Op[] = [];
+  for (const op of ops) {
+    if (op.op === "dropout" || op.outputs.some((o) => keep.has(o.name)) || op.inputs.some((v) => varies.has(v))) {
+      rest.push(op);
+      for (const o of op.outputs) varies.add(o.name);
+    } else once.push(op);
+  }
+  const made = new Set(once.flatMap((op) => op.outputs.map((o) => o.name)));
+  const exported = [...new Set(rest.flatMap((op) => op.inputs.filter((v) => made.has(v))))];
+  const shapes = valueShapes(g, bld.env);
+  const dtypes = new Map(once.flatMap((op) => op.outputs.map((o) => [o.name, o.dtype] as const)));
+  const bytes = exported.map((v) => tensorBytes(dtypes.get(v)!, shapes.get(v)!));
+  if (once.length === 0 || bytes.reduce((a, b) => a + b, 0) > PROLOGUE_MAX_BYTES) return { commands: [], rest: [...ops], exported: [] };
+  const homes = new Map(exported.map((v, i) => [v, { buffer: bld.buffer(bytes[i]!, "activation", `step ${v}`).id, offset: 0, bytes: bytes[i]! }]));
+  const p = bld.phase({ graph: g, ops: once, keep: new Set(exported), placeOutput: (name) => homes.get(name), rngBuffer });
+  const pooled = new Set(bld.pool.all.map((b) => b.id));
+  for (const v of exported) {
+    let loc = p.locs.get(v)!;
+    // A view of a pooled value (a reshape of a temporary) would be overwritten by the micro-batch ops: copied home.
+    if (pooled.has(loc.buffer)) {
+      const home = homes.get(v)!;
+      p.commands.push({ kind: "copy", src: sliceOf(loc), dst: home, label: `${v} (held for the step)` });
+      loc = { ...loc, ...home };
+    }
+    bld.persistent.set(v, loc);
+  }
+  return { commands: p.commands, rest, exported };
 }
 
 function updateHost(bld: Builder): Parameters<typeof planFusedUpdate>[0] {

@@ -19,7 +19,7 @@ export function programWgsl(p: Program): string {
 
 function allCommands(p: Program): Command[] {
   const s = p.step;
-  return [...(s ? [...s.micro, ...s.accumulateFirst, ...s.accumulate, ...s.update] : []), ...(p.eval?.commands ?? [])];
+  return [...(s ? [...s.prologue, ...s.micro, ...s.accumulateFirst, ...s.accumulate, ...s.update] : []), ...(p.eval?.commands ?? [])];
 }
 
 export function programPlan(p: Program): string {
@@ -43,6 +43,7 @@ export function programPlan(p: Program): string {
     }
   };
   if (p.step) {
+    if (p.step.prologue.length) list("step: once, before the micro-batches", p.step.prologue);
     list("step: per micro-batch", p.step.micro);
     list("step: after the first micro-batch", p.step.accumulateFirst);
     list("step: after each later micro-batch", p.step.accumulate);
@@ -57,7 +58,7 @@ export function dispatchesPerStep(p: Program, micro: number): number {
   const s = p.step;
   if (!s) return 0;
   const d = (cs: readonly Command[]) => cs.filter((c) => c.kind === "dispatch").length;
-  return micro * d(s.micro) + d(s.accumulateFirst) + (micro - 1) * d(s.accumulate) + d(s.update);
+  return d(s.prologue) + micro * d(s.micro) + d(s.accumulateFirst) + (micro - 1) * d(s.accumulate) + d(s.update);
 }
 
 function mib(b: number): string {

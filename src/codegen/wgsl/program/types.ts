@@ -71,6 +71,8 @@ export interface RngSlot {
 }
 
 export interface StepEntry {
+  /** Once per step, before the first micro-batch: the ops that read no per-batch input (build.ts, planPrologue). */
+  prologue: Command[];
   /** Forward and backward of one micro-batch; writes the micro-batch gradients. */
   micro: Command[];
   /** After the first micro-batch: the sums start as its gradients. */
