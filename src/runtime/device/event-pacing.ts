@@ -11,8 +11,10 @@
 //
 // Paced, Dawn's re-queued callbacks still run through setImmediate for the first 2 ms of a wait,
 // so an operation that finishes soon (a decoded token) keeps its latency; after that they run from
-// a 1 ms timer, and the main thread sleeps in the event loop between them. Only native callbacks are paced (Dawn's are
-// native; JavaScript callbacks keep setImmediate), only while a CPU-adapter device is open, and
+// a 1 ms timer, and the main thread sleeps in the event loop between them. A wait begins when a
+// callback is queued from outside Dawn's own (Dawn had nothing pending), so back-to-back short
+// waits each start on setImmediate. Only native callbacks are paced (Dawn's are native;
+// JavaScript callbacks keep setImmediate), only while a CPU-adapter device is open, and
 // PEFC_DAWN_SPIN=1 turns pacing off.
 
 /** How long (ms) a wait's callbacks still go through setImmediate before the timer takes over. */
