@@ -89,6 +89,20 @@ describe("device plumbing", () => {
     expect(Array.from(out)).toEqual(Array.from(src, (v) => 2 * v));
   });
 
+  it("finds a spec's pipeline again by its source, also when the same object's WGSL is changed", async () => {
+    const spec = { ...COPY, label: "copy_tripled", wgsl: COPY.wgsl.replace("2.0 * src", "3.0 * src") };
+    const other = { ...COPY, label: "copy_halved", wgsl: COPY.wgsl.replace("2.0 * src", "0.5 * src") };
+    await dev.prepare(spec, other);
+    const first = dev.pipelineFor(spec);
+    expect(dev.pipelineFor(spec)).toBe(first);
+    expect(dev.pipelineFor({ ...spec })).toBe(first);
+    spec.wgsl = other.wgsl;
+    expect(dev.pipelineFor(spec)).toBe(dev.pipelineFor(other));
+    expect(dev.pipelineFor(spec)).not.toBe(first);
+    spec.wgsl = COPY.wgsl.replace("2.0 * src", "5.0 * src");
+    expect(() => dev.pipelineFor(spec)).toThrow(/used before prepare\(\)/);
+  });
+
   it("uploads odd-length f16 data (pads to 4 bytes)", async () => {
     const h = Uint16Array.from([1, 2, 3]);
     const buf = dev.bufferFrom(h);
