@@ -77,7 +77,8 @@ function rowKernel(ctx: LowerContext, m: RowMode, label: string, M: number, D: n
   if (m.vec4) {
     // The bound comes from a binding's length: uniform, and never 0 where the kernel runs.
     const dn = `let DN = select(D / 4u, 0u, arrayLength(&${bindings.find((b) => b.access === "read_write")!.name}) == 0u);`;
-    const vb = bindings.map((b) => (b.name === "tmp0" ? b : { ...b, vec4: true }));
+    // Tensors are read by column; the scratch (mean, rstd) pairs stay scalars.
+    const vb = bindings.map((b) => (b.name.startsWith("tmp") ? b : { ...b, vec4: true }));
     return mapKernel({ label: `${label}_${M}x${D}_rows_v4`, caps: ctx.caps, n: M, bindings: vb, consts, body: `let row = i;\nlet base = row * (D / 4u);\n${dn}\n${body}`, flops });
   }
   if (m.perThread) return mapKernel({ label: `${label}_${M}x${D}_rows`, caps: ctx.caps, n: M, bindings, consts, body: `let row = i;\nlet base = row * D;\n${body}`, flops });

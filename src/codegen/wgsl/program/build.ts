@@ -411,11 +411,12 @@ function planStep(bld: Builder, g: Graph, maxBinding: number): NonNullable<Progr
   const rngCount = microOps.filter((op) => op.op === "dropout").length;
   const rngBuf = bld.buffer(4 * Math.max(1, rngCount), "rng", "rng.step");
   const gradOf = new Map(gradParams.map((p) => [gradName(p), p]));
-  const hoisted = planPrologue(bld, g, microOps, new Set(["loss", ...gradOf.keys()]), rngBuf.id);
+  const keep = new Set(["loss", ...gradOf.keys()]);
+  const hoisted = planPrologue(bld, g, microOps, keep, rngBuf.id);
   const m = bld.phase({
     graph: g,
     ops: hoisted.rest,
-    keep: new Set(["loss", ...gradOf.keys()]),
+    keep,
     placeOutput: (name) => {
       const p = gradOf.get(name);
       return p ? micro.slices.get(p) : undefined;
@@ -479,8 +480,8 @@ const PROLOGUE_MAX_BYTES = 64 << 20;
  * hoist, or more than PROLOGUE_MAX_BYTES to hold, every op stays in the micro-batch.
  */
 function planPrologue(bld: Builder, g: Graph, ops: readonly Op[], keep: ReadonlySet<string>, rngBuffer: number): { commands: Command[]; rest: Op[]; exported: string[] } {
-  const perBatch = new Set(g.inputs.filter((v) => isPerBatchInput(v.name) && v.name !== LR_INPUT && v.name !== STEP_INPUT).map((v) => v.name));
-  const varies = new Set<string>(perBatch);
+  // Every graph input but the optimizer's (its state, learning rate and step are the step's own).
+  const varies = new Set(g.inputs.filter((v) => !v.name.startsWith("optim.")).map((v) => v.name));
   const once: Op[] = [];
   const rest: Op[] = [];
   for (const op of ops) {
