@@ -5,7 +5,7 @@ LlamaForCausalLM or GPT2LMHeadModel built from the config (random weights, float
 attention), LoRA comes from PEFT's get_peft_model, and a step is the causal-LM loss, backward,
 clip_grad_norm_(1.0) and torch.optim.AdamW, as a plain training loop runs it.
 
-    python3 hf_peer.py CONFIG.json    prints {"ms": [...], "threads": n, "torch": "...", ...}
+    python3 hf_peer.py CONFIG.json    prints {"ms": [...], "cpu_ms": [...], "threads": n, "torch": "...", ...}
 
 Config: as bench/torch_peer.py's (model "llama" | "gpt2", the Hugging Face config fields, batch,
 seq, rank, alpha, steps timed after one warm-up step, threads).
@@ -53,8 +53,8 @@ def main():
         opt.zero_grad(set_to_none=True)
         return float(loss.detach())
 
-    ms = time_steps(step, int(c["steps"]))
-    print(json.dumps({"ms": ms, "threads": torch.get_num_threads(), "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}))
+    ms, cpu_ms = time_steps(step, int(c["steps"]))
+    print(json.dumps({"ms": ms, "cpu_ms": cpu_ms, "threads": torch.get_num_threads(), "torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ export interface PeerConfig {
 
 export interface PeerResult {
   ms: number[];
+  /** The peer process's CPU time over each timed step (all its threads), ms. */
+  cpu_ms: number[];
   torch: string;
   transformers?: string;
   peft?: string;

@@ -6,7 +6,7 @@ positions, causal attention, tanh-GELU MLP, tied head) and LoRA's y = W x + (alp
 base frozen; loss = shifted causal-LM cross-entropy, clip_grad_norm_(1.0), torch.optim.AdamW.
 Weights are seeded N(0, 0.02) in float32: only the time matters here.
 
-    python3 torch_peer.py CONFIG.json    prints {"ms": [...], "threads": n, "blas": "..."}
+    python3 torch_peer.py CONFIG.json    prints {"ms": [...], "cpu_ms": [...], "threads": n, "torch": "..."}
 
 Config: model ("llama" | "gpt2"), the Hugging Face config fields it needs, batch, seq, rank,
 alpha, steps (timed, after one warm-up step), threads.
@@ -155,8 +155,8 @@ def main():
         opt.step()
         return float(loss)
 
-    ms = time_steps(step, int(c["steps"]))
-    print(json.dumps({"ms": ms, "threads": torch.get_num_threads(), "torch": torch.__version__}))
+    ms, cpu_ms = time_steps(step, int(c["steps"]))
+    print(json.dumps({"ms": ms, "cpu_ms": cpu_ms, "threads": torch.get_num_threads(), "torch": torch.__version__}))
 
 
 if __name__ == "__main__":

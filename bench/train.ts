@@ -171,6 +171,16 @@ function range(ms: readonly number[]): string {
 }
 
 /**
+ * The CPU a side's steps took (its process's threads together, median) and how many cores that
+ * kept busy over the median step. Wall time alone hides a host that runs this VM's cores only part
+ * of the time: the CPU per step stays put while the wall time and the cores busy move.
+ */
+function cpuNote(ms: readonly number[], cpu: readonly number[]): string {
+  const c = median(cpu);
+  return `CPU ${c.toFixed(1)} ms a step, ${(c / median(ms)).toFixed(2)} cores busy`;
+}
+
+/**
  * `npm run bench -- --train`: pefc's LoRA step against the PyTorch peer (bench/torch_peer.py) on
  * the same shapes, in one process order: pefc's steps, the peer on each BLAS, pefc's steps again,
  * so a drift in the machine's speed shows as a spread between pefc's two rounds. The ratio is
@@ -203,37 +213,41 @@ export async function benchTrainVsTorch(dev: Device, log: (s: string) => void, o
       await b.step(groups[0]!, 1e-3);
       const firstMs = performance.now() - t0;
       const pefcMs: number[] = [];
+      const pefcCpu: number[] = [];
       const round = async () => {
         for (let i = 1; i <= pc.steps; i++) {
+          const c0 = process.cpuUsage();
           const t = performance.now();
           await b.step(groups[i % groups.length]!, 1e-3);
           pefcMs.push(performance.now() - t);
+          const c = process.cpuUsage(c0);
+          pefcCpu.push((c.user + c.system) / 1000);
         }
       };
       await round();
-      const peers: { label: string; ms?: number[]; why?: string }[] = [];
+      const peers: { label: string; ms?: number[]; cpu?: number[]; why?: string }[] = [];
       for (const k of blas) {
         if (k === "default" && !c.peer.defaultBlas) {
           peers.push({ label: `torch ${k} BLAS`, why: "skipped at this size (minutes a step)" });
           continue;
         }
         const r = runPeer({ ...c.peer, threads: o.threads }, k);
-        peers.push(typeof r === "string" ? { label: `torch ${k} BLAS`, why: r } : { label: `torch ${k} BLAS (torch ${r.torch})`, ms: r.ms });
+        peers.push(typeof r === "string" ? { label: `torch ${k} BLAS`, why: r } : { label: `torch ${k} BLAS (torch ${r.torch})`, ms: r.ms, cpu: r.cpu_ms });
       }
       const hf = runHfPeer({ ...c.peer, threads: o.threads });
-      peers.push(typeof hf === "string" ? { label: "transformers + PEFT", why: hf } : { label: `transformers ${hf.transformers} + PEFT ${hf.peft} (torch ${hf.torch})`, ms: hf.ms });
+      peers.push(typeof hf === "string" ? { label: "transformers + PEFT", why: hf } : { label: `transformers ${hf.transformers} + PEFT ${hf.peft} (torch ${hf.torch})`, ms: hf.ms, cpu: hf.cpu_ms });
       await round();
       b.dispose();
       const mine = median(pefcMs);
       log(`  ${c.name}`);
-      log(`    pefc on ${b.device.padEnd(28)} ${mine.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / mine).toFixed(0).padStart(7)} tok/s  (steps ${range(pefcMs)} ms; first step with compiles ${(firstMs / 1000).toFixed(1)} s)`);
+      log(`    pefc on ${b.device.padEnd(28)} ${mine.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / mine).toFixed(0).padStart(7)} tok/s  (steps ${range(pefcMs)} ms; ${cpuNote(pefcMs, pefcCpu)}; first step with compiles ${(firstMs / 1000).toFixed(1)} s)`);
       for (const p of peers) {
         if (!p.ms) {
           log(`    ${p.label}: ${p.why}`);
           continue;
         }
         const m = median(p.ms);
-        log(`    ${p.label.padEnd(36)} ${m.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / m).toFixed(0).padStart(7)} tok/s  (steps ${range(p.ms)} ms)  pefc/peer tokens/s ${(m / mine).toFixed(2)}x`);
+        log(`    ${p.label.padEnd(36)} ${m.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / m).toFixed(0).padStart(7)} tok/s  (steps ${range(p.ms)} ms${p.cpu ? `; ${cpuNote(p.ms, p.cpu)}` : ""})  pefc/peer tokens/s ${(m / mine).toFixed(2)}x`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });
