@@ -1,5 +1,7 @@
 // `npm run bench`: achieved GFLOP/s of each matmul variant on this device, median of warm runs,
-// each run one submit of many dispatches (GPU time from timestamps when the adapter has them).
+// each run one submit of many dispatches (GPU time from timestamps when the adapter has them),
+// after the device's FMA ceiling (alu.ts) and what a value read in a loop costs by where it is
+// read from (memops.ts).
 // `npm run bench -- --sweep` also tries register-block shapes; `--quick` runs fewer shapes;
 // `--kernels` then times whole op lowerings (attention, linear_fused; see kernels.ts), and
 // `--kernels-only` skips the matmul table. `--load` instead measures loading a ChatGLM2 checkpoint
@@ -17,6 +19,7 @@ import {
 } from "../src/codegen/wgsl/index.js";
 import { chooseMatmulVariant, median, openDevice, type Device } from "../src/runtime/device/index.js";
 import { aluCeiling } from "./alu.js";
+import { memopCosts } from "./memops.js";
 import { benchTraining, benchTrainVsTorch } from "./train.js";
 import { benchKernels } from "./kernels.js";
 import { benchProfile } from "./profile.js";
@@ -88,7 +91,9 @@ const cases = args.has("--kernels-only") ? [] : args.has("--quick") ? CASES.slic
 if (cases.length) {
   console.log("");
   console.log(`ALU ceiling (independent FMAs in registers): ${(await aluCeiling(dev)).toFixed(2)} GFLOP/s`);
-console.log("GFLOP/s, median of", RUNS, "warm runs");
+  console.log("one value read in a loop, ns per invocation, over the loop alone:");
+  for (const m of await memopCosts(dev)) console.log(`  ${m.name.padEnd(42)} ${m.ns.toFixed(3)}`);
+  console.log("GFLOP/s, median of", RUNS, "warm runs");
 }
 for (const c of cases) {
   const row: string[] = [];
