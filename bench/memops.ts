@@ -11,6 +11,7 @@ const GROUPS = 64;
 const ITERS = 256;
 /** Values each invocation reads per iteration, into four independent sums. */
 const READS = 4;
+const SUMS = [...Array(READS).keys()];
 
 interface Case {
   name: string;
@@ -41,20 +42,20 @@ const CASES: Case[] = [
 
 function kernel(c: Case | undefined): KernelSpec {
   const body = c
-    ? `let o = ${c.index};\n    ${[...Array(READS).keys()].map((i) => `s${i} += ${c.from}[o + ${i}u];`).join(" ")}`
+    ? `let o = ${c.index};\n    ${SUMS.map((i) => `s${i} += ${c.from}[o + ${i}u];`).join(" ")}`
     : // The same loop and sums with nothing read: what the loop itself costs.
-      `${[...Array(READS).keys()].map((i) => `s${i} = s${i} * 1.0001 + f32(k + ${i}u);`).join(" ")}`;
+      `${SUMS.map((i) => `s${i} = s${i} * 1.0001 + f32(k + ${i}u);`).join(" ")}`;
   const wgsl = `@group(0) @binding(0) var<storage, read> src: array<f32>;
 @group(0) @binding(1) var<storage, read_write> dst: array<f32>;
 ${c?.decl ?? ""}
 @compute @workgroup_size(${WG})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  ${[...Array(READS).keys()].map((i) => `var s${i} = 0.0;`).join(" ")}
+  ${SUMS.map((i) => `var s${i} = 0.0;`).join(" ")}
   ${c?.setup ?? ""}
   for (var k = 0u; k < ${ITERS}u; k++) {
     ${body}
   }
-  dst[wid.x * ${WG}u + lid.x] = ${[...Array(READS).keys()].map((i) => `s${i}`).join(" + ")};
+  dst[wid.x * ${WG}u + lid.x] = ${SUMS.map((i) => `s${i}`).join(" + ")};
 }`;
   return {
     label: `memops_${c ? CASES.indexOf(c) : "loop"}`, wgsl, entryPoint: "main", workgroupSize: [WG, 1, 1], dispatch: [GROUPS, 1, 1],

@@ -175,9 +175,9 @@ function range(ms: readonly number[]): string {
  * kept busy over the median step. Wall time alone hides a host that runs this VM's cores only part
  * of the time: the CPU per step stays put while the wall time and the cores busy move.
  */
-function cpuNote(ms: readonly number[], cpu: readonly number[]): string {
+function cpuNote(wallMedian: number, cpu: readonly number[]): string {
   const c = median(cpu);
-  return `CPU ${c.toFixed(1)} ms a step, ${(c / median(ms)).toFixed(2)} cores busy`;
+  return `CPU ${c.toFixed(1)} ms a step, ${(c / wallMedian).toFixed(2)} cores busy`;
 }
 
 /**
@@ -240,14 +240,14 @@ export async function benchTrainVsTorch(dev: Device, log: (s: string) => void, o
       b.dispose();
       const mine = median(pefcMs);
       log(`  ${c.name}`);
-      log(`    pefc on ${b.device.padEnd(28)} ${mine.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / mine).toFixed(0).padStart(7)} tok/s  (steps ${range(pefcMs)} ms; ${cpuNote(pefcMs, pefcCpu)}; first step with compiles ${(firstMs / 1000).toFixed(1)} s)`);
+      log(`    pefc on ${b.device.padEnd(28)} ${mine.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / mine).toFixed(0).padStart(7)} tok/s  (steps ${range(pefcMs)} ms; ${cpuNote(mine, pefcCpu)}; first step with compiles ${(firstMs / 1000).toFixed(1)} s)`);
       for (const p of peers) {
         if (!p.ms) {
           log(`    ${p.label}: ${p.why}`);
           continue;
         }
         const m = median(p.ms);
-        log(`    ${p.label.padEnd(36)} ${m.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / m).toFixed(0).padStart(7)} tok/s  (steps ${range(p.ms)} ms${p.cpu ? `; ${cpuNote(p.ms, p.cpu)}` : ""})  pefc/peer tokens/s ${(m / mine).toFixed(2)}x`);
+        log(`    ${p.label.padEnd(36)} ${m.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / m).toFixed(0).padStart(7)} tok/s  (steps ${range(p.ms)} ms${p.cpu ? `; ${cpuNote(m, p.cpu)}` : ""})  pefc/peer tokens/s ${(m / mine).toFixed(2)}x`);
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

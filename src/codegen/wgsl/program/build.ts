@@ -490,12 +490,13 @@ function planPrologue(bld: Builder, g: Graph, ops: readonly Op[], keep: Readonly
       for (const o of op.outputs) varies.add(o.name);
     } else once.push(op);
   }
+  if (once.length === 0) return { commands: [], rest, exported: [] };
   const made = new Set(once.flatMap((op) => op.outputs.map((o) => o.name)));
   const exported = [...new Set(rest.flatMap((op) => op.inputs.filter((v) => made.has(v))))];
   const shapes = valueShapes(g, bld.env);
   const dtypes = new Map(once.flatMap((op) => op.outputs.map((o) => [o.name, o.dtype] as const)));
   const bytes = exported.map((v) => tensorBytes(dtypes.get(v)!, shapes.get(v)!));
-  if (once.length === 0 || bytes.reduce((a, b) => a + b, 0) > PROLOGUE_MAX_BYTES) return { commands: [], rest: [...ops], exported: [] };
+  if (bytes.reduce((a, b) => a + b, 0) > PROLOGUE_MAX_BYTES) return { commands: [], rest: [...ops], exported: [] };
   const homes = new Map(exported.map((v, i) => [v, { buffer: bld.buffer(bytes[i]!, "activation", `step ${v}`).id, offset: 0, bytes: bytes[i]! }]));
   const p = bld.phase({ graph: g, ops: once, keep: new Set(exported), placeOutput: (name) => homes.get(name), rngBuffer });
   const pooled = new Set(bld.pool.all.map((b) => b.id));
