@@ -7,7 +7,7 @@
  */
 import { defineOp, type OpDef } from "./opdef.js";
 import { f, first, last, rank } from "./ops-util.js";
-import { dimEq, formatType, shapeEq } from "./shape.js";
+import { dimEq, formatType, shapeEq, type TensorType } from "./shape.js";
 
 export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
   silu_mul: defineOp({
@@ -36,6 +36,36 @@ export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
       if (bad) return bad;
       if (!(a.start >= 0)) return `start must be ≥ 0, got ${a.start}`;
       return [{ dtype: "f32", shape: [...ids!.shape, table!.shape[1]!] }];
+    },
+  }),
+
+  linear_grad_input_sum: defineOp({
+    doc: "Σ_t dy_t·W_t (dy_t·W_tᵀ where transposed[t] is 1) + Σ addends: the gradients of one value read by several linear layers, and any other gradients of it; inputs dy_1, W_1, …, dy_terms, W_terms, then the addends, each of the output's shape",
+    inputs: ["xs..."],
+    attrs: { terms: { kind: "int" }, transposed: { kind: "ints", optional: true } },
+    infer: (xs, a) => {
+      const T = a.terms;
+      if (!(T >= 1) || xs.length < 2 * T) return `linear_grad_input_sum with ${T} terms takes at least ${2 * T} inputs, got ${xs.length}`;
+      const tr = a.transposed ?? [];
+      if (a.transposed !== undefined && (tr.length !== T || tr.some((t) => t !== 0 && t !== 1))) return `transposed must hold one 0 or 1 per term (${T}), got [${tr.join(", ")}]`;
+      let out: TensorType["shape"] | undefined;
+      for (let t = 0; t < T; t++) {
+        const dy = xs[2 * t]!;
+        const w = xs[2 * t + 1]!;
+        const bad = first(f(dy, `dy_${t + 1}`), f(w, `W_${t + 1}`), rank(w, 2, `W_${t + 1}`));
+        if (bad) return bad;
+        const [inF, outF] = tr[t] === 1 ? [w.shape[0]!, w.shape[1]!] : [w.shape[1]!, w.shape[0]!];
+        if (!dimEq(last(dy.shape), outF)) return `dy_${t + 1} ${formatType(dy)} does not fit W_${t + 1} ${formatType(w)}`;
+        const shape = [...dy.shape.slice(0, -1), inF];
+        if (out && !shapeEq(out, shape)) return `term ${t + 1} gives [${shape.join(", ")}], term 1 [${out.join(", ")}]`;
+        out = shape;
+      }
+      for (const [i, r] of xs.slice(2 * T).entries()) {
+        const bad = f(r, `addend ${i + 1}`);
+        if (bad) return bad;
+        if (!shapeEq(r.shape, out!)) return `addend ${i + 1} ${formatType(r)} must have the output's shape [${out!.join(", ")}]`;
+      }
+      return [{ dtype: "f32", shape: out! }];
     },
   }),
 

@@ -8,7 +8,10 @@
  *  - scale folding: scale(dy, s) read only by linear gradients becomes their alpha;
  *  - SwiGLU (llama's MLP): mul(silu(g), u) → silu_mul(g, u), and its backward mul(dh, u),
  *    mul(dh, silu(g)), silu_backward(g, ·) → one silu_mul_backward(g, u, dh) giving dg and du,
- *    so silu(g) is neither written nor kept for backward.
+ *    so silu(g) is neither written nor kept for backward;
+ *  - gradient sums: add_grad over dX of several linear layers (q, k, v and the LoRA A's all read
+ *    the same normed input) → linear_grad_input_sum, one matmul over every term's K instead of a
+ *    matmul per term and a pass to add them.
  * An intermediate is removed only when nothing else reads it (no other op, output or saved
  * activation), so the graph computes exactly what it did.
  */
@@ -170,11 +173,50 @@ function fuseSwiglu(g: Graph): number {
   return n;
 }
 
+/** At most this many plain gradients join a sum of linear gradients (each costs the kernel a binding). */
+const MAX_ADDENDS = 2;
+
+/**
+ * add_grad whose terms include gradients linear_grad_input gives nothing else → one
+ * linear_grad_input_sum: the products summed in one matmul's accumulators, the other terms (at
+ * most MAX_ADDENDS) added as it stores. Only unscaled gradients join (a folded alpha keeps its own
+ * op and is an addend).
+ */
+function fuseGradSums(g: Graph): number {
+  const u = uses(g);
+  const prod = producersOf(g);
+  const dead = new Set<Op>();
+  let n = 0;
+  for (const sum of g.ops) {
+    if (sum.op !== "add_grad" || sum.inputs.length < 2) continue;
+    const terms: Op[] = [];
+    const addends: string[] = [];
+    for (const v of sum.inputs) {
+      const p = soleProducer(v, sum, u, prod);
+      const alpha = p?.attrs.alpha;
+      if (p && p.op === "linear_grad_input" && (alpha === undefined || alpha === 1) && !dead.has(p)) terms.push(p);
+      else addends.push(v);
+    }
+    if (terms.length === 0 || addends.length > MAX_ADDENDS) continue;
+    const transposed = terms.map((t) => (t.attrs.transposed === true ? 1 : 0));
+    Object.assign(sum, {
+      op: "linear_grad_input_sum",
+      inputs: [...terms.flatMap((t) => [t.inputs[0]!, t.inputs[1]!]), ...addends],
+      attrs: { terms: terms.length, ...(transposed.some((t) => t === 1) ? { transposed } : {}) },
+    });
+    for (const t of terms) dead.add(t);
+    n++;
+  }
+  g.ops = g.ops.filter((o) => !dead.has(o));
+  return n;
+}
+
 export interface FuseStats {
   lora: number;
   residual: number;
   scales: number;
   swiglu: number;
+  gradSums: number;
 }
 
 export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
@@ -183,7 +225,8 @@ export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
   const residual = fuseResidual(g);
   const scales = foldScales(g);
   const swiglu = fuseSwiglu(g);
-  return { graph: g, stats: { lora, residual, scales, swiglu } };
+  const gradSums = fuseGradSums(g);
+  return { graph: g, stats: { lora, residual, scales, swiglu, gradSums } };
 }
 
 export function fuse(graph: Graph, ctx: PassContext): Graph {

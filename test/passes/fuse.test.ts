@@ -40,6 +40,9 @@ describe("fuse", () => {
       expect(stats.scales > 0).toBe(!methods.startsWith("adalora"));
       // llama's MLP is SwiGLU on separate gate and up projections (one per layer); the others have none.
       expect(stats.swiglu).toBe(model === "tiny-llama" ? plain.profile!.dims.numLayers : 0);
+      // The base projection and its LoRA A (or AdaLoRA's) read the same input: their dX share one sum.
+      expect(stats.gradSums).toBeGreaterThan(0);
+      expect(fused.graph!.ops.some((op) => op.op === "linear_grad_input_sum")).toBe(true);
       expect(fused.graph!.ops.length).toBeLessThan(plain.graph!.ops.length - stats.lora);
 
       const profile = profileFromConfig(builtinConfig(model)!, `builtin:${model}`);

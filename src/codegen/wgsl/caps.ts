@@ -17,6 +17,8 @@ export interface DeviceCaps {
   maxWorkgroupSizeY: number;
   maxWorkgroupsPerDimension: number;
   maxStorageBindingBytes: number;
+  /** Storage buffers one kernel may bind; absent: 8, what every WebGPU device allows. */
+  maxStorageBuffersPerStage?: number;
   /** A software adapter (llvmpipe, SwiftShader): lanes are SIMD lanes of a CPU core. */
   isCpu: boolean;
 }
@@ -43,6 +45,11 @@ export const BASELINE_CAPS: DeviceCaps = {
 export function sharedLoadLanes(caps: DeviceCaps): number {
   const sg = caps.isCpu && caps.subgroups ? caps.subgroupSize : 0;
   return sg >= 4 && sg <= 32 ? sg : 0;
+}
+
+/** Storage buffers one kernel may bind on this device. */
+export function storageBufferLimit(caps: DeviceCaps): number {
+  return caps.maxStorageBuffersPerStage ?? 8;
 }
 
 /** `caps` with the storage-binding limit lowered to `maxBindingBytes` when given (planning for a smaller device). */

@@ -77,6 +77,7 @@ export function capsFrom(features: readonly string[], limits: Record<string, num
     maxWorkgroupSizeY: limits["maxComputeWorkgroupSizeY"]!,
     maxWorkgroupsPerDimension: limits["maxComputeWorkgroupsPerDimension"]!,
     maxStorageBindingBytes: limits["maxStorageBufferBindingSize"]!,
+    maxStorageBuffersPerStage: limits["maxStorageBuffersPerShaderStage"]!,
     isCpu: adapter.isCpu,
   };
 }

@@ -4,7 +4,7 @@
  * (torch [N,K] weights, or GPT-2 Conv1D [K,N] when `transposed`) and the contract's binding names
  * (`in<i>`, `out0`). A weight the program stores as f16 (frozen, precision f16) is read as f16.
  */
-import { sharedLoadLanes, type DeviceCaps } from "../caps.js";
+import { sharedLoadLanes, storageBufferLimit, type DeviceCaps } from "../caps.js";
 import { matmulKernel, type BlockPos, type Epilogue, type EpilogueBinding, type LoopedIndex, type SharedRows } from "../matmul/index.js";
 import { f32 } from "../render.js";
 import { lowering, registerLowerings } from "./registry.js";
@@ -43,7 +43,7 @@ interface Residual {
   loopTerm(m: string, n: string, col: number): string;
 }
 
-function residualInput(name: string, N: number, caps: DeviceCaps): Residual {
+function residualInput(name: string, N: number, caps: DeviceCaps, tag = "res"): Residual {
   const vec = sharedLoadLanes(caps) > 0 && N % 4 === 0;
   let rowExprs: string[] | undefined;
   return {
@@ -54,37 +54,37 @@ function residualInput(name: string, N: number, caps: DeviceCaps): Residual {
     row: (i, cols) => {
       if (!rowExprs) return [];
       const L: string[] = [];
-      for (let q = 0; q < cols.length / 4; q++) L.push(`let res${i}_${q} = ${name}[min((min(${rowExprs[i]}, M - 1u) * N + ${cols[4 * q]}) / 4u, M * N / 4u - 1u)];`);
+      for (let q = 0; q < cols.length / 4; q++) L.push(`let ${tag}${i}_${q} = ${name}[min((min(${rowExprs[i]}, M - 1u) * N + ${cols[4 * q]}) / 4u, M * N / 4u - 1u)];`);
       return L;
     },
     term: (m, n, pos) => {
-      if (rowExprs) return `res${pos.row}_${Math.floor(pos.col / 4)}[${pos.col % 4}]`;
+      if (rowExprs) return `${tag}${pos.row}_${Math.floor(pos.col / 4)}[${pos.col % 4}]`;
       return vec ? `${name}[(${m} * N + ${n}) / 4u][(${m} * N + ${n}) % 4u]` : `${name}[${m} * N + ${n}]`;
     },
     // Vec4 rows: one load per four columns of the row (clamped: a column block may pass N).
     loopRow: (m, cols) => {
       if (!vec || cols.length % 4 !== 0) return [];
       const L: string[] = [];
-      for (let q = 0; q < cols.length / 4; q++) L.push(`let res_${q} = ${name}[min((${m} * N + ${cols[4 * q]}) / 4u, M * N / 4u - 1u)];`);
+      for (let q = 0; q < cols.length / 4; q++) L.push(`let ${tag}_${q} = ${name}[min((${m} * N + ${cols[4 * q]}) / 4u, M * N / 4u - 1u)];`);
       return L;
     },
-    loopTerm: (m, n, col) => (vec ? `res_${Math.floor(col / 4)}[${col % 4}]` : `${name}[${m} * N + ${n}]`),
+    loopTerm: (m, n, col) => (vec ? `${tag}_${Math.floor(col / 4)}[${col % 4}]` : `${name}[${m} * N + ${n}]`),
   };
 }
 
-/** An epilogue adding a residual input elementwise. */
-function residualEpilogue(res: Residual): Epilogue {
+/** An epilogue adding residual inputs elementwise, in order. */
+function residualEpilogue(...res: Residual[]): Epilogue {
   return {
-    bindings: [res.binding],
+    bindings: res.map((r) => r.binding),
     prepare: (rows, _cols, shared) => {
-      res.begin(rows, shared);
+      for (const r of res) r.begin(rows, shared);
       return "";
     },
-    prepareRow: (i, cols) => res.row(i, cols).join("\n"),
-    apply: (v, m, n, pos) => `${v} + ${res.term(m, n, pos)}`,
+    prepareRow: (i, cols) => res.flatMap((r) => r.row(i, cols)).join("\n"),
+    apply: (v, m, n, pos) => res.reduce((e, r) => `${e} + ${r.term(m, n, pos)}`, v),
     looped: {
-      row: (m, cols) => res.loopRow(m, cols).join("\n"),
-      apply: (v, m, n, col) => `${v} + ${res.loopTerm(m, n, col)}`,
+      row: (m, cols) => res.flatMap((r) => r.loopRow(m, cols)).join("\n"),
+      apply: (v, m, n, col) => res.reduce((e, r) => `${e} + ${r.loopTerm(m, n, col)}`, v),
     },
   };
 }
@@ -126,6 +126,50 @@ function linearGradInput(ctx: LowerContext): Lowered {
     ctx.caps,
   );
   return { kernels: [k] };
+}
+
+/**
+ * linear_grad_input_sum (the fuse pass): in0 dy_1, in1 W_1, …, then the addends. With the register
+ * variant the terms are one matmul's products summed in its accumulators (as many per kernel as
+ * the device's storage bindings allow, later kernels adding to what the first stored), and the
+ * addends are added as the first kernel stores; the tiled variant runs one accumulating matmul a
+ * term. In f32 the sum differs from the reference's (each term rounded, then added) by rounding.
+ */
+function linearGradInputSum(ctx: LowerContext): Lowered {
+  const T = ctx.attrs["terms"] as number;
+  const tr = (ctx.attrs["transposed"] as number[] | undefined) ?? [];
+  const out = ctx.outputs[0]!;
+  const N = out.shape[out.shape.length - 1]!;
+  const M = rowsOf(out.shape);
+  // Term t's reduction runs over dy_t's features: W [N_t,K] is B stored [reduction, out] ("kn"), W [K,N_t] "nk".
+  const terms = Array.from({ length: T }, (_, t) => {
+    const dy = ctx.inputs[2 * t]!;
+    const w = ctx.inputs[2 * t + 1]!;
+    return { a: `in${2 * t}`, b: `in${2 * t + 1}`, K: dy.shape[dy.shape.length - 1]!, bF16: w.dtype === "f16", bLayout: tr[t] === 1 ? ("nk" as const) : ("kn" as const) };
+  });
+  const addends = ctx.inputs.slice(2 * T).map((_, i) => residualInput(`in${2 * T + i}`, N, ctx.caps, `add${i}`));
+  const limit = storageBufferLimit(ctx.caps);
+  const first = ctx.matmul === "register" ? Math.floor((limit - 1 - addends.length) / 2) : 1;
+  const later = ctx.matmul === "register" ? Math.floor((limit - 1) / 2) : 1;
+  if (first < 1) throw new Error(`linear_grad_input_sum: ${addends.length} addends leave no storage binding for a term (device allows ${limit})`);
+  const chunks = [terms.slice(0, first)];
+  for (let i = first; i < T; i += later) chunks.push(terms.slice(i, i + later));
+  const tag = `${tr.some((t) => t === 1) ? "_t" : ""}${terms.some((t) => t.bF16) ? "_f16" : ""}${addends.length ? `_add${addends.length}` : ""}`;
+  const kernels = chunks.map((c, i) => {
+    const [head, ...rest] = c;
+    return matmulKernel(
+      {
+        M, N, K: head!.K, aLayout: "mk", bLayout: head!.bLayout, bF16: head!.bF16,
+        names: { a: head!.a, b: head!.b, c: "out0" },
+        label: `linear_dxs_${M}x${N}x${c.map((t) => t.K).join("+")}${tag}${i > 0 ? "_acc" : ""}`,
+        ...(rest.length ? { terms: rest } : {}),
+        ...(i > 0 ? { accumulate: true } : addends.length ? { epilogue: residualEpilogue(...addends) } : {}),
+      },
+      ctx.matmul,
+      ctx.caps,
+    );
+  });
+  return { kernels };
 }
 
 /** dW in W's layout summed over every row: in0 x [..., K], in1 dy [..., N]. */
@@ -337,6 +381,6 @@ function loraEpilogue(
   };
 }
 
-registerLowerings({ linear, linear_grad_input: linearGradInput, linear_grad_weight: linearGradWeight });
+registerLowerings({ linear, linear_grad_input: linearGradInput, linear_grad_input_sum: linearGradInputSum, linear_grad_weight: linearGradWeight });
 // The fuse pass's op may get its lowering elsewhere; this one stands in only while none exists.
 if (!lowering("linear_fused")) registerLowerings({ linear_fused: linearFused });

@@ -16,10 +16,11 @@ export function operandNames(p: MatmulProblem): OperandNames {
   return { a: p.names?.a ?? "a", b: p.names?.b ?? "b", c: p.names?.c ?? "c", bias: p.names?.bias ?? "bias" };
 }
 
-/** Bindings in a fixed order: a, b, [bias], c, then the epilogue's. */
+/** Bindings in a fixed order: a, b, [bias], c, each term's a and b, then the epilogue's. */
 export function matmulBindings(
   p: MatmulProblem,
   vec: { a: boolean; b: boolean; c: boolean },
+  termVec: readonly { a: boolean; b: boolean }[] = [],
 ): KernelBinding[] {
   const n = operandNames(p);
   const bElem = p.bF16 ? "f16" : "f32";
@@ -29,6 +30,13 @@ export function matmulBindings(
   ];
   if (p.bias) out.push({ binding: out.length, name: n.bias, access: "read", type: "array<f32>", elem: "f32" });
   out.push({ binding: out.length, name: n.c, access: "read_write", type: vec.c ? "array<vec4<f32>>" : "array<f32>", elem: "f32" });
+  for (const [i, t] of (p.terms ?? []).entries()) {
+    const v = termVec[i];
+    if (!v) throw new Error(`matmul: no operand views for term ${i + 1}`);
+    const e = t.bF16 ? "f16" : "f32";
+    out.push({ binding: out.length, name: t.a, access: "read", type: v.a ? "array<vec4<f32>>" : "array<f32>", elem: "f32" });
+    out.push({ binding: out.length, name: t.b, access: "read", type: v.b ? `array<vec4<${e}>>` : `array<${e}>`, elem: e });
+  }
   for (const e of p.epilogue?.bindings ?? []) out.push({ binding: out.length, ...e });
   return out;
 }

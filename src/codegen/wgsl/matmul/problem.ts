@@ -86,10 +86,27 @@ export interface LoopedEpilogue {
   apply: (v: string, m: string, n: string, col: number) => string;
 }
 
+/**
+ * A further product summed into the same accumulators: C = A·op(B) + Σ A_t·op(B_t), every A_t
+ * [M,K_t] and B_t in A's layout, with its own K_t (B may be stored either way). Several gradients of one value
+ * (dX of the projections that read it) then take one pass over the output instead of one each
+ * plus their sum. Bound after C, in order, as `a` then `b` per term.
+ */
+export interface MatmulTerm {
+  a: string;
+  b: string;
+  K: number;
+  bF16?: boolean;
+  /** B's layout when it differs from the first product's (a GPT-2 Conv1D weight beside a LoRA A). */
+  bLayout?: BLayout;
+}
+
 export interface MatmulProblem {
   M: number;
   N: number;
   K: number;
+  /** Products added to the first in the same accumulators (register variant only). */
+  terms?: MatmulTerm[];
   aLayout: ALayout;
   bLayout: BLayout;
   /** B is stored as f16 (frozen weights); needs shader-f16. */
@@ -138,4 +155,6 @@ export function checkProblem(p: MatmulProblem): void {
     const v = p[d];
     if (!Number.isInteger(v) || v < 1) throw new Error(`matmul ${d} must be a positive integer, got ${v}`);
   }
+  for (const [i, t] of (p.terms ?? []).entries())
+    if (!Number.isInteger(t.K) || t.K < 1) throw new Error(`matmul term ${i + 1}: K must be a positive integer, got ${t.K}`);
 }

@@ -15,7 +15,7 @@ import { sharedLoadLanes, type DeviceCaps } from "../caps.js";
 import type { KernelSpec } from "../kernel.js";
 import { enablesFor, renderModule, splitGrid } from "../render.js";
 import { loopedStoreScalar, loopedStoreVec4, matmulBindings, operandNames, storeScalar, storeVec4 } from "./common.js";
-import { checkProblem, type MatmulProblem, type RegisterTuning, type SharedRows } from "./problem.js";
+import { checkProblem, type BLayout, type MatmulProblem, type RegisterTuning, type SharedRows } from "./problem.js";
 
 export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
 
@@ -69,21 +69,34 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   const wg = narrow ? CL * RL : Math.min(t.wg, Math.max(unit, Math.ceil(blocks / unit) * unit));
   if (wg > caps.maxInvocationsPerWorkgroup || wg > caps.maxWorkgroupSizeX) throw new Error(`register matmul: workgroup ${wg} exceeds the device`);
   const names = operandNames(p);
-  const A = names.a;
-  const B = names.b;
-  const cvt = p.bF16 ? (e: string, vec: boolean) => (vec ? `vec4<f32>(${e})` : `f32(${e})`) : (e: string) => e;
 
+  // One product, or several summed into the same accumulators (MatmulProblem.terms): each term
+  // has its own operands and K, so its K-dependent offsets carry the term's tag (none for the
+  // first, which keeps a one-term kernel's text as it was) and its K is a constant of its own.
   // vec4 views only where every vector a thread reads starts on a multiple of 4 elements; an
   // operand bound as a vec4 array is read as vec4 everywhere, the K tail included.
   // K is unrolled by 4 only when both operands can be read as vec4; misaligned (odd) shapes take
   // one k per iteration, which keeps the shader small (scalar loads JIT slowly on llvmpipe), and
   // then the K-contiguous layouts ("mk", "nk") cannot be vec4 either.
-  const aCan = p.aLayout === "mk" ? K % 4 === 0 : M % 4 === 0 && tm % 4 === 0;
-  const bCan = p.bLayout === "nk" ? K % 4 === 0 : N % 4 === 0;
-  const unroll = aCan && bCan;
-  // Shared rows of a [K,M] operand are loaded a value per lane (consecutive rows, one per lane).
-  const aVec = p.aLayout === "mk" ? unroll : aCan && sg === 0;
-  const bVec = p.bLayout === "nk" ? unroll : bCan;
+  const segs: Seg[] = [{ a: names.a, b: names.b, K, bF16: !!p.bF16, bLayout: p.bLayout }, ...(p.terms ?? [])].map((t, i) => {
+    const bLayout = t.bLayout ?? p.bLayout;
+    const aCan = p.aLayout === "mk" ? t.K % 4 === 0 : M % 4 === 0 && tm % 4 === 0;
+    const bCan = bLayout === "nk" ? t.K % 4 === 0 : N % 4 === 0;
+    const unroll = aCan && bCan;
+    return {
+      A: t.a,
+      B: t.b,
+      K: t.K,
+      kName: i === 0 ? "K" : `K${i}`,
+      tag: i === 0 ? "" : `t${i}_`,
+      bF16: !!t.bF16,
+      bLayout,
+      unroll,
+      // Shared rows of a [K,M] operand are loaded a value per lane (consecutive rows, one per lane).
+      aVec: p.aLayout === "mk" ? unroll : aCan && sg === 0,
+      bVec: bLayout === "nk" ? unroll : bCan,
+    };
+  });
   const cVec = N % 4 === 0;
   const nq = tn / 4;
   const R = range(tm);
@@ -102,11 +115,15 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   // Row r of the block is on lane r % sg, in the lane's row group ⌊r / sg⌋.
   const broadcast = (value: string, row: number): string => `subgroupBroadcast(${value}, ${row % sg}u)`;
   for (const j of J) pre.push(`let lr${j} = min(m0 + ${j * sg}u + sl, M - 1u);`);
-  if (sg > 0 && aVec) for (const j of J) pre.push(`let lb${j} = lr${j} * (K / 4u);`);
-  if (sg === 0 && aVec && p.aLayout === "mk") for (const r of R) pre.push(`let ab${r} = am${r} * (K / 4u);`);
-  if (aVec && p.aLayout === "km") for (const q of range(tm / 4)) pre.push(`let amq${q} = min(m0 / 4u + ${q}u, M / 4u - 1u);`);
-  if (bVec && p.bLayout === "nk") for (const c of C) pre.push(`let bb${c} = bn${c} * (K / 4u);`);
-  if (bVec && p.bLayout === "kn") for (const q of Q) pre.push(`let bnq${q} = min(n0 / 4u + ${q}u, N / 4u - 1u);`);
+  for (const s of segs) {
+    const K = s.kName;
+    if (sg > 0 && s.aVec) for (const j of J) pre.push(`let ${s.tag}lb${j} = lr${j} * (${K} / 4u);`);
+    if (sg === 0 && s.aVec && p.aLayout === "mk") for (const r of R) pre.push(`let ${s.tag}ab${r} = am${r} * (${K} / 4u);`);
+    if (s.bVec && s.bLayout === "nk") for (const c of C) pre.push(`let ${s.tag}bb${c} = bn${c} * (${K} / 4u);`);
+  }
+  // The [K,M] and [K,N] offsets do not depend on K: every term shares them.
+  if (segs.some((s) => s.aVec) && p.aLayout === "km") for (const q of range(tm / 4)) pre.push(`let amq${q} = min(m0 / 4u + ${q}u, M / 4u - 1u);`);
+  if (segs.some((s) => s.bVec && s.bLayout === "kn")) for (const q of Q) pre.push(`let bnq${q} = min(n0 / 4u + ${q}u, N / 4u - 1u);`);
   for (const r of R) for (const q of Q) pre.push(`var acc${r}_${q} = vec4<f32>(0.0);`);
 
   // Loads for one step of `w` k values starting at `kb`; accessors name element (row|col, i).
@@ -116,65 +133,73 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     /** Statements that make row r's values, emitted just before that row's updates. */
     row?: (r: number) => string[];
   }
-  function loadA(kb: string, k4: string, w: number): ALoads {
-    if (sg > 0) return loadSharedA(kb, k4, w);
-    const s: string[] = [];
-    if (w === 4 && aVec && p.aLayout === "mk") {
-      for (const r of R) s.push(`let a${r} = ${A}[ab${r} + ${k4}];`);
-      return { stmts: s, at: (r, i) => `a${r}[${i}]` };
+  function loadA(s: Seg, kb: string, k4: string, w: number): ALoads {
+    if (sg > 0) return loadSharedA(s, kb, k4, w);
+    const st: string[] = [];
+    const { A, tag } = s;
+    const K = s.kName;
+    if (w === 4 && s.aVec && p.aLayout === "mk") {
+      for (const r of R) st.push(`let a${r} = ${A}[${tag}ab${r} + ${k4}];`);
+      return { stmts: st, at: (r, i) => `a${r}[${i}]` };
     }
-    if (aVec && p.aLayout === "km") {
-      for (const i of range(w)) for (const q of range(tm / 4)) s.push(`let a${i}_${q} = ${A}[(${kb} + ${i}u) * (M / 4u) + amq${q}];`);
-      return { stmts: s, at: (r, i) => `a${i}_${Math.floor(r / 4)}[${r % 4}]` };
+    if (s.aVec && p.aLayout === "km") {
+      for (const i of range(w)) for (const q of range(tm / 4)) st.push(`let a${i}_${q} = ${A}[(${kb} + ${i}u) * (M / 4u) + amq${q}];`);
+      return { stmts: st, at: (r, i) => `a${i}_${Math.floor(r / 4)}[${r % 4}]` };
     }
     for (const r of R)
       for (const i of range(w)) {
-        const idx = p.aLayout === "mk" ? `am${r} * K + ${kb} + ${i}u` : `(${kb} + ${i}u) * M + am${r}`;
-        s.push(`let a${r}_${i} = ${A}[${idx}];`);
+        const idx = p.aLayout === "mk" ? `am${r} * ${K} + ${kb} + ${i}u` : `(${kb} + ${i}u) * M + am${r}`;
+        st.push(`let a${r}_${i} = ${A}[${idx}];`);
       }
-    return { stmts: s, at: (r, i) => `a${r}_${i}` };
+    return { stmts: st, at: (r, i) => `a${r}_${i}` };
   }
   // Each lane loads its own rows of the block, then every row is broadcast from the lane that has it.
   // Rows are broadcast one at a time next to their updates, so only one row's values are live.
-  function loadSharedA(kb: string, k4: string, w: number): ALoads {
-    const s: string[] = [];
-    if (w === 4 && aVec) {
-      for (const j of J) s.push(`let av${j} = ${A}[lb${j} + ${k4}];`);
+  function loadSharedA(s: Seg, kb: string, k4: string, w: number): ALoads {
+    const st: string[] = [];
+    const { A, tag } = s;
+    const K = s.kName;
+    if (w === 4 && s.aVec) {
+      for (const j of J) st.push(`let av${j} = ${A}[${tag}lb${j} + ${k4}];`);
     } else {
       for (const j of J)
         for (const i of range(w)) {
-          const idx = p.aLayout === "mk" ? `lr${j} * K + ${kb} + ${i}u` : `(${kb} + ${i}u) * M + lr${j}`;
-          s.push(`let av${j}_${i} = ${A}[${idx}];`);
+          const idx = p.aLayout === "mk" ? `lr${j} * ${K} + ${kb} + ${i}u` : `(${kb} + ${i}u) * M + lr${j}`;
+          st.push(`let av${j}_${i} = ${A}[${idx}];`);
         }
-      if (w === 4) for (const j of J) s.push(`let av${j} = vec4<f32>(${I4.map((i) => `av${j}_${i}`).join(", ")});`);
+      if (w === 4) for (const j of J) st.push(`let av${j} = vec4<f32>(${I4.map((i) => `av${j}_${i}`).join(", ")});`);
     }
     const row = (r: number) => [`let a${r} = ${broadcast(w === 4 ? `av${Math.floor(r / sg)}` : `av${Math.floor(r / sg)}_0`, r)};`];
-    return { stmts: s, at: (r, i) => (w === 4 ? `a${r}[${i}]` : `a${r}`), row };
+    return { stmts: st, at: (r, i) => (w === 4 ? `a${r}[${i}]` : `a${r}`), row };
   }
   function loadB(
+    s: Seg,
     kb: string,
     k4: string,
     w: number,
   ): { stmts: string[]; at: (c: number, i: number) => string; vec?: (q: number, i: number) => string } {
-    const s: string[] = [];
-    if (w === 4 && bVec && p.bLayout === "nk") {
-      for (const c of C) s.push(`let b${c} = ${cvt(`${B}[bb${c} + ${k4}]`, true)};`);
-      return { stmts: s, at: (c, i) => `b${c}[${i}]` };
+    const st: string[] = [];
+    const { B, tag } = s;
+    const K = s.kName;
+    const cvt = s.bF16 ? (e: string, vec: boolean) => (vec ? `vec4<f32>(${e})` : `f32(${e})`) : (e: string) => e;
+    if (w === 4 && s.bVec && s.bLayout === "nk") {
+      for (const c of C) st.push(`let b${c} = ${cvt(`${B}[${tag}bb${c} + ${k4}]`, true)};`);
+      return { stmts: st, at: (c, i) => `b${c}[${i}]` };
     }
-    if (bVec && p.bLayout === "kn") {
-      for (const i of range(w)) for (const q of Q) s.push(`let b${i}_${q} = ${cvt(`${B}[(${kb} + ${i}u) * (N / 4u) + bnq${q}]`, true)};`);
-      return { stmts: s, at: (c, i) => `b${i}_${Math.floor(c / 4)}[${c % 4}]`, vec: (q, i) => `b${i}_${q}` };
+    if (s.bVec && s.bLayout === "kn") {
+      for (const i of range(w)) for (const q of Q) st.push(`let b${i}_${q} = ${cvt(`${B}[(${kb} + ${i}u) * (N / 4u) + bnq${q}]`, true)};`);
+      return { stmts: st, at: (c, i) => `b${i}_${Math.floor(c / 4)}[${c % 4}]`, vec: (q, i) => `b${i}_${q}` };
     }
     for (const c of C)
       for (const i of range(w)) {
-        const idx = p.bLayout === "nk" ? `bn${c} * K + ${kb} + ${i}u` : `(${kb} + ${i}u) * N + bn${c}`;
-        s.push(`let b${c}_${i} = ${cvt(`${B}[${idx}]`, false)};`);
+        const idx = s.bLayout === "nk" ? `bn${c} * ${K} + ${kb} + ${i}u` : `(${kb} + ${i}u) * N + bn${c}`;
+        st.push(`let b${c}_${i} = ${cvt(`${B}[${idx}]`, false)};`);
       }
-    return { stmts: s, at: (c, i) => `b${c}_${i}` };
+    return { stmts: st, at: (c, i) => `b${c}_${i}` };
   }
-  function step(kb: string, k4: string, w: number): string[] {
-    const a = loadA(kb, k4, w);
-    const b = loadB(kb, k4, w);
+  function step(sg_: Seg, kb: string, k4: string, w: number): string[] {
+    const a = loadA(sg_, kb, k4, w);
+    const b = loadB(sg_, kb, k4, w);
     const s = [...a.stmts, ...b.stmts];
     const update = (r: number, i: number) => {
       for (const q of Q) {
@@ -195,17 +220,19 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   }
 
   const body: string[] = [...pre];
-  const K4 = unroll ? Math.floor(K / 4) : 0;
-  if (K4 > 0) {
-    body.push(`for (var k4 = 0u; k4 < ${K4}u; k4++) {`, `  let kb = k4 * 4u;`);
-    body.push(...step("kb", "k4", 4).map((l) => "  " + l));
-    body.push("}");
-  }
-  if (K4 * 4 < K) {
-    // The rest of K one value at a time, as a loop: unrolled tails made llvmpipe's JIT slow.
-    body.push(`for (var kt = ${K4 * 4}u; kt < K; kt++) {`);
-    body.push(...step("kt", "", 1).map((l) => "  " + l));
-    body.push("}");
+  for (const s of segs) {
+    const K4 = s.unroll ? Math.floor(s.K / 4) : 0;
+    if (K4 > 0) {
+      body.push(`for (var k4 = 0u; k4 < ${K4}u; k4++) {`, `  let kb = k4 * 4u;`);
+      body.push(...step(s, "kb", "k4", 4).map((l) => "  " + l));
+      body.push("}");
+    }
+    if (K4 * 4 < s.K) {
+      // The rest of K one value at a time, as a loop: unrolled tails made llvmpipe's JIT slow.
+      body.push(`for (var kt = ${K4 * 4}u; kt < ${s.kName}; kt++) {`);
+      body.push(...step(s, "kt", "", 1).map((l) => "  " + l));
+      body.push("}");
+    }
   }
   const shared: SharedRows | undefined = sg > 0 ? { sg, laneRows: J.map((j) => `lr${j}`), broadcast } : undefined;
   const cols = C.map((c) => `(n0 + ${c}u)`);
@@ -274,12 +301,12 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   }
 
   const [gy, gz] = splitGrid(Math.ceil(M / (tm * RL)), caps);
-  const bindings = matmulBindings(p, { a: aVec, b: bVec, c: cVec });
+  const bindings = matmulBindings(p, { a: segs[0]!.aVec, b: segs[0]!.bVec, c: cVec }, segs.slice(1).map((s) => ({ a: s.aVec, b: s.bVec })));
   const label = p.label ?? `matmul_register_${M}x${N}x${K}_${p.aLayout}_${p.bLayout}`;
   const wgsl = renderModule({
-    enables: enablesFor(caps, !!p.bF16, sg > 0),
+    enables: enablesFor(caps, segs.some((s) => s.bF16), sg > 0),
     bindings,
-    consts: { M, N, K, GRID_Y: gy },
+    consts: { M, N, K, ...Object.fromEntries(segs.slice(1).map((s) => [s.kName, s.K])), GRID_Y: gy },
     helpers: p.epilogue?.helpers ?? "",
     entryPoint: "main",
     workgroupSize: [wg, 1, 1],
@@ -297,8 +324,24 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     workgroupSize: [wg, 1, 1],
     dispatch: [narrow ? 1 : Math.ceil(N / (wg * tn)), gy, gz],
     bindings,
-    flops: 2 * M * N * K,
+    flops: 2 * M * N * segs.reduce((k, s) => k + s.K, 0),
   };
+}
+
+/** One product of the sum: its operands' names, K, whether B is f16, and how it is read. */
+interface Seg {
+  A: string;
+  B: string;
+  K: number;
+  /** The WGSL constant holding K. */
+  kName: string;
+  /** Prefix of the term's K-dependent offsets. */
+  tag: string;
+  bF16: boolean;
+  bLayout: BLayout;
+  unroll: boolean;
+  aVec: boolean;
+  bVec: boolean;
 }
 
 function range(n: number): number[] {

@@ -7,7 +7,7 @@
  *    products are summed; a linear_fused is taken apart the same way, its bias, LoRA term and
  *    residual added after;
  *  - linear_grad_input(dy, W): the mirror image (columns of dy in, dx summed; or dx in column
- *    blocks, joined);
+ *    blocks, joined); a linear_grad_input_sum is first taken apart into its terms and their sum;
  *  - embedding(ids, W): each part looks up the ids in its row block (embedding_rows, zeros for the
  *    rest), and the parts are summed (exactly one is non-zero per row).
  * A part is a graph parameter named `W[a:b]` that the runtime fills from rows a..b of W. Trainable
@@ -69,9 +69,10 @@ function rewrite(graph: Graph, big: ReadonlyMap<string, Param>, partsOf: Readonl
     const ps = partsOf.get(p.name);
     return ps ? ps.map((q): Param => ({ ...p, name: q.name, shape: [q.rows, p.shape[1]!] })) : [p];
   });
-  g.ops = g.ops.flatMap((op) => {
+  const rewriteOp = (op: Op): Op[] => {
     const slot = op.inputs.findIndex((v) => big.has(v));
     if (slot < 0) return [op];
+    if (op.op === "linear_grad_input_sum") return unfuseGradSum(op).flatMap(rewriteOp);
     const w = op.inputs[slot]!;
     if (op.inputs.filter((v) => v === w).length > 1 || op.inputs.some((v, i) => i !== slot && big.has(v)) || slot !== 1 || (op.op === "embedding" && op.attrs.transposed === true))
       throw new DeviceLimitError(`${w} is too large for one storage binding and ${op.op} (${op.outputs[0]?.name ?? "?"}) reads it in a way that cannot be split; use a device with larger bindings`, w);
@@ -87,8 +88,24 @@ function rewrite(graph: Graph, big: ReadonlyMap<string, Param>, partsOf: Readonl
       default:
         throw new DeviceLimitError(`${w} is too large for one storage binding and ${op.op} (${op.outputs[0]?.name ?? "?"}) cannot read it in parts; use a device with larger bindings`, w);
     }
-  });
+  };
+  g.ops = g.ops.flatMap(rewriteOp);
   return g;
+}
+
+/** A linear_grad_input_sum as the linear_grad_input ops and the add_grad it stands for. */
+function unfuseGradSum(op: Op): Op[] {
+  const dx = op.outputs[0]!;
+  const T = op.attrs.terms as number;
+  const tr = (op.attrs.transposed as number[] | undefined) ?? [];
+  const out: Op[] = [];
+  const terms = Array.from({ length: T }, (_, t) => {
+    const v: ValueDecl = { name: `${dx.name}.term${t}`, dtype: "f32", shape: dx.shape };
+    out.push({ op: "linear_grad_input", module: op.module, inputs: [op.inputs[2 * t]!, op.inputs[2 * t + 1]!], outputs: [v], attrs: tr[t] === 1 ? { transposed: true } : {} });
+    return v.name;
+  });
+  out.push({ op: "add_grad", module: op.module, inputs: [...terms, ...op.inputs.slice(2 * T)], outputs: [dx], attrs: {} });
+  return out;
 }
 
 const at = (shape: ValueDecl["shape"], last: number): ValueDecl["shape"] => [...shape.slice(0, -1), last];

@@ -3,6 +3,7 @@
 import { siluMulBackward, siluMulForward } from '../elementwise.js';
 import { like } from '../floats.js';
 import { linearForward } from '../linear.js';
+import { BACKWARD_KERNELS } from './backward.js';
 import { asFloats, asInts } from './tensor.js';
 import { linearShape, type Kernel } from './forward.js';
 
@@ -20,6 +21,16 @@ export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
       if (r >= 0 && r < rows) for (let d = 0; d < D; d++) out[i * D + d] = t[r * D + d]!;
     }
     return [out];
+  },
+
+  // Each term as linear_grad_input gives it, then the sum in input order as add_grad makes it.
+  linear_grad_input_sum: (xs, a, outs, k) => {
+    const T = a['terms'] as number;
+    const tr = (a['transposed'] as number[] | undefined) ?? [];
+    const parts = [];
+    for (let t = 0; t < T; t++) parts.push(...BACKWARD_KERNELS['linear_grad_input']!([xs[2 * t]!, xs[2 * t + 1]!], { transposed: tr[t] === 1 }, outs, k));
+    const rest = xs.slice(2 * T).map((r) => ({ data: asFloats(r), shape: r.shape }));
+    return BACKWARD_KERNELS['add_grad']!([...parts.map((d) => ({ data: d, shape: outs[0]! })), ...rest], {}, outs, k);
   },
 
   linear_fused: ([x, w, ...extras], a) => {
