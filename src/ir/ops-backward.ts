@@ -21,6 +21,10 @@ const unaryBackward = (doc: string, kept: "x" | "y"): OpDef =>
     infer: ([x, dy]) => first(f(x!, kept), f(dy!, "dy"), sameAs(x!, dy!, kept)) ?? [{ dtype: "f32", shape: dy!.shape }],
   });
 
+/** A norm backward's `add`: only with dx, of x's shape. */
+const normAdd = (add: TensorType | undefined, x: TensorType, dx: boolean): string | undefined =>
+  add === undefined ? undefined : !dx ? "add needs dx" : (f(add, "add") ?? sameAs(add, x, "add"));
+
 /** Output list of a multi-gradient op: one f32 output per requested gradient, in input order. */
 function wanted(pairs: [boolean | undefined, TensorType][]): TensorType[] | string {
   const out = pairs.filter(([w]) => w === true).map(([, t]) => ({ dtype: "f32" as const, shape: t.shape }));
@@ -99,11 +103,11 @@ export const BACKWARD_OPS: Readonly<Record<string, OpDef>> = {
   }),
 
   rmsnorm_backward: defineOp({
-    doc: "gradients of rmsnorm toward x and/or weight (outputs in that order, as requested); rstd is recomputed from x",
-    inputs: ["x", "weight", "dy"],
+    doc: "gradients of rmsnorm toward x and/or weight (outputs in that order, as requested); rstd is recomputed from x; `add` (the fuse pass's: x's other gradients) is added to dx",
+    inputs: ["x", "weight", "dy", "add?"],
     attrs: { eps: { kind: "float" }, dx: { kind: "bool" }, dw: { kind: "bool" } },
-    infer: ([x, w, dy], a) =>
-      first(f(x!, "x"), f(w!, "weight"), f(dy!, "dy"), rank(w!, 1, "weight"), sameAs(x!, dy!, "x")) ??
+    infer: ([x, w, dy, add], a) =>
+      first(f(x!, "x"), f(w!, "weight"), f(dy!, "dy"), rank(w!, 1, "weight"), sameAs(x!, dy!, "x"), normAdd(add, x!, a.dx)) ??
       wanted([
         [a.dx, x!],
         [a.dw, w!],
@@ -111,11 +115,11 @@ export const BACKWARD_OPS: Readonly<Record<string, OpDef>> = {
   }),
 
   layernorm_backward: defineOp({
-    doc: "gradients of layernorm toward x, weight and/or bias (outputs in that order, as requested); mean and rstd are recomputed",
-    inputs: ["x", "weight", "dy"],
+    doc: "gradients of layernorm toward x, weight and/or bias (outputs in that order, as requested); mean and rstd are recomputed; `add` is added to dx as for rmsnorm_backward",
+    inputs: ["x", "weight", "dy", "add?"],
     attrs: { eps: { kind: "float" }, dx: { kind: "bool" }, dw: { kind: "bool" }, db: { kind: "bool" } },
-    infer: ([x, w, dy], a) =>
-      first(f(x!, "x"), f(w!, "weight"), f(dy!, "dy"), rank(w!, 1, "weight"), sameAs(x!, dy!, "x")) ??
+    infer: ([x, w, dy, add], a) =>
+      first(f(x!, "x"), f(w!, "weight"), f(dy!, "dy"), rank(w!, 1, "weight"), sameAs(x!, dy!, "x"), normAdd(add, x!, a.dx)) ??
       wanted([
         [a.dx, x!],
         [a.dw, w!],

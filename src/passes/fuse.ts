@@ -11,7 +11,8 @@
  *    so silu(g) is neither written nor kept for backward;
  *  - gradient sums: add_grad over dX of several linear layers (q, k, v and the LoRA A's all read
  *    the same normed input) → linear_grad_input_sum, one matmul over every term's K instead of a
- *    matmul per term and a pass to add them.
+ *    matmul per term and a pass to add them;
+ *  - residual gradients: add_grad(r, norm backward's dx) → the norm backward adding r as it stores dx.
  * An intermediate is removed only when nothing else reads it (no other op, output or saved
  * activation), so the graph computes exactly what it did.
  */
@@ -211,12 +212,47 @@ function fuseGradSums(g: Graph): number {
   return n;
 }
 
+/**
+ * add_grad(r, dx) with dx a norm backward's, read by nothing else → the norm backward with r as
+ * its `add`, where r already exists at the norm's place in the order (the residual stream's
+ * gradient from the layer above, in a pre-norm block).
+ */
+function fuseNormAdds(g: Graph): number {
+  const u = uses(g);
+  const prod = producersOf(g);
+  const index = new Map(g.ops.map((o, i) => [o, i]));
+  const dead = new Set<Op>();
+  let n = 0;
+  for (const sum of g.ops) {
+    if (sum.op !== "add_grad" || sum.inputs.length !== 2) continue;
+    for (const [di, ri] of [[1, 0], [0, 1]] as const) {
+      const dx = sum.inputs[di]!;
+      const r = sum.inputs[ri]!;
+      const norm = soleProducer(dx, sum, u, prod);
+      if (!norm || (norm.op !== "rmsnorm_backward" && norm.op !== "layernorm_backward") || norm.inputs.length !== 3 || norm.attrs.dx !== true || dead.has(norm)) continue;
+      // dx is the norm's first output; r must be made before the norm runs (or be a graph input).
+      if (norm.outputs[0]!.name !== dx || r === dx) continue;
+      const rp = prod.get(r);
+      if (rp && !(index.get(rp)! < index.get(norm)!)) continue;
+      if (!rp && !g.inputs.some((v) => v.name === r) && !g.params.some((p) => p.name === r)) continue;
+      norm.inputs = [...norm.inputs, r];
+      norm.outputs = [{ ...norm.outputs[0]!, name: sum.outputs[0]!.name }, ...norm.outputs.slice(1)];
+      dead.add(sum);
+      n++;
+      break;
+    }
+  }
+  g.ops = g.ops.filter((o) => !dead.has(o));
+  return n;
+}
+
 export interface FuseStats {
   lora: number;
   residual: number;
   scales: number;
   swiglu: number;
   gradSums: number;
+  normAdds: number;
 }
 
 export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
@@ -226,7 +262,8 @@ export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
   const scales = foldScales(g);
   const swiglu = fuseSwiglu(g);
   const gradSums = fuseGradSums(g);
-  return { graph: g, stats: { lora, residual, scales, swiglu, gradSums } };
+  const normAdds = fuseNormAdds(g);
+  return { graph: g, stats: { lora, residual, scales, swiglu, gradSums, normAdds } };
 }
 
 export function fuse(graph: Graph, ctx: PassContext): Graph {

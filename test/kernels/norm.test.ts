@@ -1,6 +1,7 @@
 // RMSNorm and LayerNorm lowerings against the reference executor: forward on odd row widths (one
 // narrower and one wider than the workgroup), an f16 weight, and backward with every combination
-// of requested gradients, on row counts that give one chunk and several chunks of dw/db partials.
+// of requested gradients, on row counts that give one chunk and several chunks of dw/db partials,
+// and with the fuse pass's addend to dx.
 // Each case runs both row variants: a workgroup per row (GPUs) and a thread per row (CPU adapters).
 
 import { beforeAll, describe, it } from "vitest";
@@ -60,5 +61,15 @@ describe.each(ROW_VARIANTS)("%s", (_, caps) => {
       await checkOp(dev, "layernorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: false, dw: true, db: true }, BWD_TOL, undefined, caps);
       await checkOp(dev, "layernorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: true, dw: false, db: true }, BWD_TOL, undefined, caps);
     });
+
+    // The fuse pass's residual gradient added to dx: odd rows, and rows of vec4s on CPU adapters.
+    for (const shape of [[3, 5, 67], [9, 64]]) {
+      it(`rmsnorm_backward and layernorm_backward adding to dx on ${JSON.stringify(shape)}`, async () => {
+        const s = inputs(shape, 41 + shape[0]!);
+        const add = f32t(shape, randomF32(s.x.data.length, 43 + shape[0]!));
+        await checkOp(dev, "rmsnorm_backward", [s.x, s.w, s.dy, add], { eps: 1e-5, dx: true, dw: true }, BWD_TOL, undefined, caps);
+        await checkOp(dev, "layernorm_backward", [s.x, s.w, s.dy, add], { eps: 1e-5, dx: true, dw: false, db: true }, BWD_TOL, undefined, caps);
+      });
+    }
   });
 });

@@ -42,6 +42,8 @@ describe("fuse", () => {
       expect(stats.swiglu).toBe(model === "tiny-llama" ? plain.profile!.dims.numLayers : 0);
       // The base projection and its LoRA A (or AdaLoRA's) read the same input: their dX share one sum.
       expect(stats.gradSums).toBeGreaterThan(0);
+      // Pre-norm blocks: each norm's dx joins the residual stream's gradient as it is stored.
+      expect(stats.normAdds).toBeGreaterThanOrEqual(plain.profile!.dims.numLayers);
       expect(fused.graph!.ops.some((op) => op.op === "linear_grad_input_sum")).toBe(true);
       expect(fused.graph!.ops.length).toBeLessThan(plain.graph!.ops.length - stats.lora);
 

@@ -6,6 +6,7 @@
  * 1024 x 64). Backward without atomics: the row kernel writes dx and each row's (mean, rstd) to
  * tmp0; then each thread owns one column of dw/db over a chunk of rows (partials in tmp1/tmp2),
  * and a last kernel adds the chunks column by column. With one chunk the partials are the result.
+ * The fuse pass's addend to dx (an `add` input) is added where dx is stored.
  */
 import { input, kernel, load, mapKernel, output, RED_VAR, rowWorkgroup, scratch, store, wgSum, type BindingDecl } from "../kernels/common.js";
 import { f32 } from "../render.js";
@@ -120,7 +121,7 @@ export function rowChunk(M: number): { rows: number; chunks: number } {
 const backward =
   (kind: Kind): Lowering =>
   (ctx) => {
-    const [x, w, dy] = ctx.inputs as [TensorArg, TensorArg, TensorArg];
+    const [x, w, dy, add] = ctx.inputs as [TensorArg, TensorArg, TensorArg, TensorArg | undefined];
     const { M, D } = rowsCols(x, w);
     const want = { dx: ctx.attrs["dx"] === true, dw: ctx.attrs["dw"] === true, db: kind === "ln" && ctx.attrs["db"] === true };
     let next = 0;
@@ -135,8 +136,10 @@ const backward =
     const scratchBytes: number[] = [];
 
     // Row kernel: statistics, dx, and (mean, rstd) for the column kernels.
-    const rowBindings: BindingDecl[] = [...ins];
-    const m = rowMode(ctx, [x, w, dy], D);
+    // The fuse pass's addend (x's other gradients) joins dx as it is stored.
+    const rowBindings: BindingDecl[] = add ? [...ins, input(3, add.dtype)] : [...ins];
+    const m = rowMode(ctx, add ? [x, w, dy, add] : [x, w, dy], D);
+    const plus = add ? ` + ${load("in3", add.dtype, "base + d")}` : "";
     const lines = [statsBody(m, kind, x)];
     if (want.dx) {
       rowBindings.push(output(outIdx.dx, "f32"));
@@ -148,14 +151,14 @@ ${cols(m, `let gh = ${G("base + d")} * ${W("d")};
 let sumG = ${kind === "ln" ? m.sum("sg") : "0.0"};
 let dotG = ${m.sum("dot")};
 ${cols(m, `let xh = (${X("base + d")} - mean) * r;
-  out${outIdx.dx}[base + d] = r * (${G("base + d")} * ${W("d")} - sumG / f32(D) - xh * dotG / f32(D));`)}`);
+  out${outIdx.dx}[base + d] = r * (${G("base + d")} * ${W("d")} - sumG / f32(D) - xh * dotG / f32(D))${plus};`)}`);
     }
     if (columns) {
       rowBindings.push(scratch(0));
       scratchBytes.push(8 * M);
       lines.push(`${m.perThread ? "" : "if (lid == 0u) "}{ tmp0[2u * row] = mean; tmp0[2u * row + 1u] = r; }`);
     }
-    kernels.push(rowKernel(ctx, m, label, M, D, rowBindings, lines.join("\n")));
+    kernels.push(rowKernel(ctx, m, add ? `${label}_add` : label, M, D, rowBindings, lines.join("\n")));
 
     if (columns) {
       const { rows, chunks } = rowChunk(M);

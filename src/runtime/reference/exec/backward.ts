@@ -63,21 +63,21 @@ export const BACKWARD_KERNELS: Readonly<Record<string, Kernel>> = {
     return [a['transposed'] === true ? transpose2(g, V, D, k.f64) : g];
   },
 
-  rmsnorm_backward: ([x, w, dy], a) => {
+  rmsnorm_backward: ([x, w, dy, add], a) => {
     const D = w!.shape[0]!;
     const M = numelOf(x!.shape) / D;
     const { rstd } = rmsnormForward(asFloats(x!), asFloats(w!), M, D, num(a, 'eps'));
     const g = rmsnormBackward(asFloats(x!), asFloats(w!), rstd, asFloats(dy!), M, D, { dx: a['dx'] === true, dw: a['dw'] === true });
-    return pick(a, { dx: g.dx, dw: g.dw });
+    return pick(a, { dx: plus(g.dx, add), dw: g.dw });
   },
 
-  layernorm_backward: ([x, w, dy], a) => {
+  layernorm_backward: ([x, w, dy, add], a) => {
     const D = w!.shape[0]!;
     const M = numelOf(x!.shape) / D;
     const { mean, rstd } = layernormForward(asFloats(x!), asFloats(w!), undefined, M, D, num(a, 'eps'));
     const need = { dx: a['dx'] === true, dw: a['dw'] === true, db: a['db'] === true };
     const g = layernormBackward(asFloats(x!), asFloats(w!), mean, rstd, asFloats(dy!), M, D, need);
-    return pick(a, { dx: g.dx, dw: g.dw, db: g.db });
+    return pick(a, { dx: plus(g.dx, add), dw: g.dw, db: g.db });
   },
 
   rope_backward: ([dy, pos], a) => {
@@ -140,6 +140,14 @@ export const BACKWARD_KERNELS: Readonly<Record<string, Kernel>> = {
 };
 
 /** The fuse pass's folded scale on a linear gradient (alpha, default 1). */
+/** A norm's dx with the fuse pass's addend added (dx unchanged without one). */
+function plus(dx: Floats | undefined, add: Tensor | undefined): Floats | undefined {
+  if (!dx || !add) return dx;
+  const r = asFloats(add);
+  for (let i = 0; i < dx.length; i++) dx[i] = dx[i]! + r[i]!;
+  return dx;
+}
+
 function scaled(d: Floats, a: Attrs): Floats {
   const alpha = a['alpha'];
   if (typeof alpha === 'number' && alpha !== 1) for (let i = 0; i < d.length; i++) d[i] = d[i]! * alpha;
