@@ -40,7 +40,7 @@ export interface StepCheck {
   f16Weights: number;
 }
 
-export async function checkStep(c: Compiled, micro: MicroBatch[], o: { B: number; T: number; seed?: number; lr?: number; adalora?: AdaloraAllocation; f16?: boolean; maxBindingBytes?: number }): Promise<StepCheck> {
+export async function checkStep(c: Compiled, micro: MicroBatch[], o: { B: number; T: number; seed?: number; lr?: number; adalora?: AdaloraAllocation; f16?: boolean; maxBindingBytes?: number; mergeDispatches?: boolean }): Promise<StepCheck> {
   const dev = await testDevice();
   const start = startWeights(c.train, c.profile);
   // With f16 storage the oracle runs on the same rounded weights the device holds.
@@ -48,7 +48,7 @@ export async function checkStep(c: Compiled, micro: MicroBatch[], o: { B: number
   const params = new Map([...start].map(([k, v]) => [k, rounded.has(k) ? f16ArrayToF32(f32ArrayToF16(v)) : v]));
   const seed = o.seed ?? 7;
   const lr = o.lr ?? 1e-2;
-  const backend = await GpuBackend.create(dev, { trainGraph: c.train, evalGraph: c.evalGraph, params, seed, B: o.B, T: o.T, matmul: "register", f16Weights: o.f16 === true, ...(o.adalora ? { adalora: o.adalora } : {}), ...(o.maxBindingBytes ? { maxBindingBytes: o.maxBindingBytes } : {}) });
+  const backend = await GpuBackend.create(dev, { trainGraph: c.train, evalGraph: c.evalGraph, params, seed, B: o.B, T: o.T, matmul: "register", f16Weights: o.f16 === true, ...(o.adalora ? { adalora: o.adalora } : {}), ...(o.maxBindingBytes ? { maxBindingBytes: o.maxBindingBytes } : {}), ...(o.mergeDispatches === false ? { mergeDispatches: false } : {}) });
   const padded = micro.map((m) => padBatch(m, o.B, o.T));
   const state = initTrainState(c.train, params, "f32");
   const ref = trainStep(c.train, state, padded.map((m) => graphInputs(c.train, m)), { lr, dtype: "f32", seed, ...(o.adalora ? { adalora: o.adalora } : {}) });

@@ -1,6 +1,8 @@
 // The plain-data form of one compute kernel: everything the runtime needs to create the pipeline,
 // bind buffers by name and dispatch it. Codegen returns these; only the runtime touches a device.
 
+import type { ModuleParts } from "./render.js";
+
 export type BindingAccess = "read" | "read_write" | "uniform";
 
 export interface KernelBinding {
@@ -23,4 +25,6 @@ export interface KernelSpec {
   bindings: KernelBinding[];
   /** Floating-point operations one dispatch performs (for GFLOP/s reports). */
   flops: number;
+  /** What `wgsl` was rendered from, where a generator keeps it: lets the program merge dispatches (program/merge.ts). */
+  parts?: ModuleParts;
 }

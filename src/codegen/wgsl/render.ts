@@ -7,6 +7,8 @@ import type { KernelBinding } from "./kernel.js";
 
 export interface ModuleParts {
   enables?: string[];
+  /** Global diagnostic filters, e.g. `off, subgroup_uniformity`. */
+  diagnostics?: string[];
   bindings: readonly KernelBinding[];
   consts?: Record<string, number | string>;
   /** Functions placed before the entry point. */
@@ -23,6 +25,7 @@ export interface ModuleParts {
 export function renderModule(p: ModuleParts): string {
   const out: string[] = [];
   for (const e of p.enables ?? []) out.push(`enable ${e};`);
+  for (const d of p.diagnostics ?? []) out.push(`diagnostic(${d});`);
   for (const b of p.bindings) out.push(`@group(0) @binding(${b.binding}) var${addressSpace(b)} ${b.name}: ${b.type};`);
   for (const [k, v] of Object.entries(p.consts ?? {})) out.push(`const ${k} = ${typeof v === "number" ? u32(v) : v};`);
   for (const w of p.workgroupVars ?? []) out.push(`var<workgroup> ${w};`);

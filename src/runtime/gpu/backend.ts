@@ -46,6 +46,8 @@ export interface GpuBackendOptions {
   f16Weights?: boolean;
   /** One optimizer dispatch over the arenas (default); false plans one update op at a time. */
   fusedUpdate?: boolean;
+  /** Run independent dispatches as one (program/merge.ts; default); false keeps one dispatch an op kernel. */
+  mergeDispatches?: boolean;
   /** Plan for storage bindings no larger than this (below the device's own limit; tests split weights with it). */
   maxBindingBytes?: number;
   adalora?: AdaloraAllocation;
@@ -84,7 +86,7 @@ export class GpuBackend implements TrainBackend {
   }
 
   static async create(dev: Device, o: GpuBackendOptions): Promise<GpuBackend> {
-    const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: capsWithin(dev.caps, o.maxBindingBytes), deviceBindingBytes: dev.caps.maxStorageBindingBytes, matmul: o.matmul, f16Weights: o.f16Weights === true, fusedUpdate: o.fusedUpdate !== false });
+    const program = buildProgram(o.trainGraph, o.evalGraph, { B: o.B, T: o.T, caps: capsWithin(dev.caps, o.maxBindingBytes), deviceBindingBytes: dev.caps.maxStorageBindingBytes, matmul: o.matmul, f16Weights: o.f16Weights === true, fusedUpdate: o.fusedUpdate !== false, mergeDispatches: o.mergeDispatches !== false });
     const exec = await ProgramExecutor.create(dev, program, o.compiling);
     const b = new GpuBackend(dev, program, exec, o);
     if (o.adalora) b.allocator = await GpuRankAllocator.create(dev, o.adalora.config, b.allocationMatrices(o.adalora));

@@ -4,7 +4,7 @@
 
 import type { DeviceCaps } from "../caps.js";
 import type { BindingAccess, KernelBinding, KernelSpec } from "../kernel.js";
-import { enablesFor, renderModule, u32 } from "../render.js";
+import { enablesFor, renderModule, u32, type ModuleParts } from "../render.js";
 
 export type DType = "f32" | "f16" | "i32";
 
@@ -72,18 +72,18 @@ export function kernel(p: KernelParts): KernelSpec {
   const bindings = p.bindings.map(toBinding);
   const g = grid(p.groups, p.caps);
   const usesF16 = p.bindings.some((b) => b.dtype === "f16");
-  const wgsl = renderModule({
+  const parts: ModuleParts = {
     enables: enablesFor(p.caps, usesF16),
     bindings,
     consts: { WG: p.workgroupSize, ...p.consts },
-    helpers: p.helpers,
+    ...(p.helpers ? { helpers: p.helpers } : {}),
     entryPoint: "main",
     workgroupSize: [p.workgroupSize, 1, 1],
     params: PARAMS,
-    workgroupVars: p.workgroupVars,
+    ...(p.workgroupVars ? { workgroupVars: p.workgroupVars } : {}),
     body: `let group = ${g.group};\n${p.body}`,
-  });
-  return { label: p.label, wgsl, entryPoint: "main", workgroupSize: [p.workgroupSize, 1, 1], dispatch: g.dispatch, bindings, flops: p.flops ?? 0 };
+  };
+  return { label: p.label, wgsl: renderModule(parts), entryPoint: "main", workgroupSize: [p.workgroupSize, 1, 1], dispatch: g.dispatch, bindings, flops: p.flops ?? 0, parts };
 }
 
 const MAP_WG = 256;

@@ -13,7 +13,7 @@
 
 import { sharedLoadLanes, type DeviceCaps } from "../caps.js";
 import type { KernelSpec } from "../kernel.js";
-import { enablesFor, renderModule, splitGrid } from "../render.js";
+import { enablesFor, renderModule, splitGrid, type ModuleParts } from "../render.js";
 import { loopedStoreScalar, loopedStoreVec4, matmulBindings, operandNames, storeScalar, storeVec4 } from "./common.js";
 import { checkProblem, type BLayout, type MatmulProblem, type RegisterTuning, type SharedRows } from "./problem.js";
 
@@ -303,7 +303,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   const [gy, gz] = splitGrid(Math.ceil(M / (tm * RL)), caps);
   const bindings = matmulBindings(p, { a: segs[0]!.aVec, b: segs[0]!.bVec, c: cVec }, segs.slice(1).map((s) => ({ a: s.aVec, b: s.bVec })));
   const label = p.label ?? `matmul_register_${M}x${N}x${K}_${p.aLayout}_${p.bLayout}`;
-  const wgsl = renderModule({
+  const parts: ModuleParts = {
     enables: enablesFor(caps, segs.some((s) => s.bF16), sg > 0),
     bindings,
     consts: { M, N, K, ...Object.fromEntries(segs.slice(1).map((s) => [s.kName, s.K])), GRID_Y: gy },
@@ -316,10 +316,11 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
       ...(sg > 0 ? ["@builtin(subgroup_invocation_id) sl: u32"] : []),
     ],
     body: body.join("\n"),
-  });
+  };
   return {
     label,
-    wgsl,
+    wgsl: renderModule(parts),
+    parts,
     entryPoint: "main",
     workgroupSize: [wg, 1, 1],
     dispatch: [narrow ? 1 : Math.ceil(N / (wg * tn)), gy, gz],

@@ -22,6 +22,7 @@ import { BufferPool } from "./pool.js";
 import { concreteAttrs, evalDim, valueShapes, type DimEnv } from "./shapes.js";
 import { planFusedUpdate, type FusedUpdate } from "./update.js";
 import { splitLargeWeights } from "./split.js";
+import { compactKernels, mergeDispatches } from "./merge.js";
 
 /** Stands for an absent graph in splitLargeWeights' list. */
 const EMPTY: Graph = { name: "", inputs: [], params: [], ops: [], outputs: [] };
@@ -54,6 +55,8 @@ export interface BuildOptions {
    * past it cannot be bound at all, and is refused here by name rather than by Dawn mid-run.
    */
   deviceBindingBytes?: number;
+  /** Run independent dispatches of a command list as one (merge.ts); default true. */
+  mergeDispatches?: boolean;
 }
 
 const ELEM_BYTES = { f32: 4, f16: 2, i32: 4 } as const;
@@ -216,6 +219,7 @@ class Builder {
         this.pool.release(r);
         this.released.add(r);
       }
+      this.pool.endOp();
     });
     this.released.clear();
     return { commands, locs };
@@ -379,6 +383,8 @@ export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefi
     prog.forward = { commands, outputs, rng: { buffer: rngBuf.id, slots: bld.rngStreams } };
   }
 
+  mergeProgram(prog, bld, o);
+
   const byRole = emptyRoles();
   for (const b of bld.buffers) byRole[b.role] += b.bytes;
   prog.memory = {
@@ -390,6 +396,19 @@ export function buildProgram(train: Graph | undefined, evalGraph: Graph | undefi
     unpooledActivationBytes: bld.unpooled,
   };
   return prog;
+}
+
+/** Independent dispatches of every command list merged (merge.ts), then the kernels no list uses dropped. */
+function mergeProgram(prog: Program, bld: Builder, o: BuildOptions): void {
+  const merge = (l: Command[]) => (o.mergeDispatches === false ? l : mergeDispatches(l, bld.kernels, o.caps, (spec) => bld.kernel(spec)));
+  const s = prog.step;
+  const lists = [s?.prologue, s?.micro, s?.accumulateFirst, s?.accumulate, s?.update, prog.eval?.commands, prog.forward?.commands].map((l) => (l ? merge(l) : []));
+  const c = compactKernels(bld.kernels, lists);
+  prog.kernels = c.kernels;
+  const [prologue, micro, accumulateFirst, accumulate, update, evalCmds, forwardCmds] = c.lists as [Command[], Command[], Command[], Command[], Command[], Command[], Command[]];
+  if (s) Object.assign(s, { prologue, micro, accumulateFirst, accumulate, update });
+  if (prog.eval) prog.eval.commands = evalCmds;
+  if (prog.forward) prog.forward.commands = forwardCmds;
 }
 
 function planStep(bld: Builder, g: Graph, maxBinding: number): NonNullable<Program["step"]> {

@@ -9,16 +9,32 @@ import { alignUp, BINDING_ALIGN, type BufferDecl } from "./types.js";
 
 export class BufferPool {
   private readonly free = new Set<BufferDecl>();
+  /** Given back by the op before the current one: taken last, so neighbouring ops can merge. */
+  private recent = new Set<BufferDecl>();
+  private releasedNow = new Set<BufferDecl>();
   readonly all: BufferDecl[] = [];
 
   constructor(private readonly create: (bytes: number) => BufferDecl) {}
 
+  /**
+   * A free buffer of at least `bytes`: the smallest that fits, else the largest grown to fit, else
+   * a new one. A buffer the previous op gave back is the last choice before a new one: its next
+   * writer would otherwise follow that op's reads directly, and the two could never run as one
+   * dispatch (merge.ts).
+   */
   take(bytes: number): BufferDecl {
     const need = alignUp(Math.max(bytes, 4), BINDING_ALIGN);
-    let best: BufferDecl | undefined;
-    for (const b of this.free) if (b.bytes >= need && (!best || b.bytes < best.bytes)) best = b;
+    const older = [...this.free].filter((b) => !this.recent.has(b));
+    const fit = (bs: BufferDecl[]) => bs.reduce<BufferDecl | undefined>((best, b) => (b.bytes >= need && (!best || b.bytes < best.bytes) ? b : best), undefined);
+    const largest = (bs: BufferDecl[]) => bs.reduce<BufferDecl | undefined>((best, b) => (!best || b.bytes > best.bytes ? b : best), undefined);
+    let best = fit(older);
     if (!best) {
-      for (const b of this.free) if (!best || b.bytes > best.bytes) best = b;
+      best = largest(older);
+      if (best) best.bytes = need;
+    }
+    best ??= fit([...this.recent].filter((b) => this.free.has(b)));
+    if (!best) {
+      best = largest([...this.recent].filter((b) => this.free.has(b)));
       if (best) best.bytes = need;
     }
     if (!best) {
@@ -32,10 +48,19 @@ export class BufferPool {
   release(b: BufferDecl): void {
     if (this.free.has(b)) throw new Error(`program: pooled buffer ${b.label} released twice`);
     this.free.add(b);
+    this.releasedNow.add(b);
+  }
+
+  /** The current op is done: what it gave back becomes `recent` for the next. */
+  endOp(): void {
+    this.recent = this.releasedNow;
+    this.releasedNow = new Set();
   }
 
   /** Frees every buffer: a new phase starts with the whole pool. */
   reset(): void {
     for (const b of this.all) this.free.add(b);
+    this.recent = new Set();
+    this.releasedNow = new Set();
   }
 }
