@@ -39,6 +39,38 @@ export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
     },
   }),
 
+  silu_mul_linear: defineOp({
+    doc: "(silu(gate) ⊙ up)·Wᵀ (+ residual): llama's down projection reading its SwiGLU activation as it goes, so the activation is never stored; gate and up of one shape",
+    inputs: ["gate", "weight", "up", "residual?"],
+    attrs: { transposed: { kind: "bool", optional: true }, residual: { kind: "bool" } },
+    infer: ([g, w, u, r], a) => {
+      const bad = first(f(g!, "gate"), f(w!, "weight"), f(u!, "up"), rank(w!, 2, "weight"));
+      if (bad) return bad;
+      if (!shapeEq(g!.shape, u!.shape)) return `up ${formatType(u!)} does not match gate ${formatType(g!)}`;
+      const [outF, inF] = a.transposed ? [w!.shape[1]!, w!.shape[0]!] : [w!.shape[0]!, w!.shape[1]!];
+      if (!dimEq(last(g!.shape), inF)) return `gate ${formatType(g!)} does not fit weight ${formatType(w!)}`;
+      const out = [...g!.shape.slice(0, -1), outF];
+      if (a.residual !== (r !== undefined)) return a.residual ? "residual: true needs a residual input" : "a residual input needs residual: true";
+      if (r && (r.dtype !== "f32" || !shapeEq(r.shape, out))) return `residual ${formatType(r)} must be f32 of the output's shape`;
+      return [{ dtype: "f32", shape: out }];
+    },
+  }),
+
+  linear_grad_silu_mul: defineOp({
+    doc: "(dgate, dup) of silu_mul for dh = dy·W (dy·Wᵀ when transposed): the down projection's dX with SwiGLU's backward applied as it is stored, so dh is never written",
+    inputs: ["dy", "weight", "gate", "up"],
+    attrs: { transposed: { kind: "bool", optional: true } },
+    infer: ([dy, w, g, u], a) => {
+      const bad = first(f(dy!, "dy"), f(w!, "weight"), rank(w!, 2, "weight"), f(g!, "gate"), f(u!, "up"));
+      if (bad) return bad;
+      const [inF, outF] = a.transposed ? [w!.shape[0]!, w!.shape[1]!] : [w!.shape[1]!, w!.shape[0]!];
+      if (!dimEq(last(dy!.shape), outF)) return `dy ${formatType(dy!)} does not fit weight ${formatType(w!)}`;
+      const dh = [...dy!.shape.slice(0, -1), inF];
+      if (!shapeEq(g!.shape, dh) || !shapeEq(u!.shape, dh)) return `gate ${formatType(g!)} and up ${formatType(u!)} must have dy·W's shape [${dh.join(", ")}]`;
+      return [{ dtype: "f32", shape: dh }, { dtype: "f32", shape: dh }];
+    },
+  }),
+
   linear_grad_input_sum: defineOp({
     doc: "Σ_t dy_t·W_t (dy_t·W_tᵀ where transposed[t] is 1) + Σ addends: the gradients of one value read by several linear layers, and any other gradients of it; inputs dy_1, W_1, …, dy_terms, W_terms, then the addends, each of the output's shape",
     inputs: ["xs..."],

@@ -8,7 +8,10 @@
  *  - scale folding: scale(dy, s) read only by linear gradients becomes their alpha;
  *  - SwiGLU (llama's MLP): mul(silu(g), u) → silu_mul(g, u), and its backward mul(dh, u),
  *    mul(dh, silu(g)), silu_backward(g, ·) → one silu_mul_backward(g, u, dh) giving dg and du,
- *    so silu(g) is neither written nor kept for backward;
+ *    so silu(g) is neither written nor kept for backward; and where the activation feeds only the
+ *    down projection, linear(silu_mul(g, u), W) → silu_mul_linear(g, W, u): the activation is
+ *    computed as the projection reads it and never stored; and silu_mul_backward of a dX →
+ *    linear_grad_silu_mul, SwiGLU's backward done as the dX matmul stores;
  *  - gradient sums: add_grad over dX of several linear layers (q, k, v and the LoRA A's all read
  *    the same normed input) → linear_grad_input_sum, one matmul over every term's K instead of a
  *    matmul per term and a pass to add them;
@@ -174,6 +177,60 @@ function fuseSwiglu(g: Graph): number {
   return n;
 }
 
+/**
+ * linear or linear_fused (no bias, no LoRA term) whose input is a silu_mul read by nothing else →
+ * silu_mul_linear: the projection computes the activation as it reads it (llama's down_proj).
+ */
+function fuseSiluMulLinear(g: Graph): number {
+  const u = uses(g);
+  const prod = producersOf(g);
+  const dead = new Set<Op>();
+  let n = 0;
+  for (const op of g.ops) {
+    const plain = op.op === "linear" && op.inputs.length === 2;
+    const fused = op.op === "linear_fused" && op.attrs.bias === false && op.attrs.lora_scale === undefined;
+    if (!plain && !fused) continue;
+    const act = soleProducer(op.inputs[0]!, op, u, prod);
+    if (!act || act.op !== "silu_mul" || dead.has(act)) continue;
+    const residual = fused && op.attrs.residual === true;
+    Object.assign(op, {
+      op: "silu_mul_linear",
+      inputs: [act.inputs[0]!, op.inputs[1]!, act.inputs[1]!, ...(residual ? [op.inputs[2]!] : [])],
+      attrs: { ...(op.attrs.transposed === true ? { transposed: true } : {}), residual },
+    });
+    dead.add(act);
+    n++;
+  }
+  g.ops = g.ops.filter((o) => !dead.has(o));
+  return n;
+}
+
+/**
+ * silu_mul_backward(g, u, dh) with dh from linear_grad_input (unscaled) read by nothing else →
+ * linear_grad_silu_mul(dy, W, g, u): the dX matmul applies SwiGLU's backward as it stores.
+ */
+function fuseGradSiluMul(g: Graph): number {
+  const u = uses(g);
+  const prod = producersOf(g);
+  const dead = new Set<Op>();
+  let n = 0;
+  for (const op of g.ops) {
+    if (op.op !== "silu_mul_backward") continue;
+    const dx = soleProducer(op.inputs[2]!, op, u, prod);
+    const alpha = dx?.attrs.alpha;
+    if (!dx || dx.op !== "linear_grad_input" || (alpha !== undefined && alpha !== 1) || dead.has(dx)) continue;
+    Object.assign(op, {
+      op: "linear_grad_silu_mul",
+      inputs: [dx.inputs[0]!, dx.inputs[1]!, op.inputs[0]!, op.inputs[1]!],
+      attrs: dx.attrs.transposed === true ? { transposed: true } : {},
+    });
+    dead.add(dx);
+    n++;
+  }
+  g.ops = g.ops.filter((o) => !dead.has(o));
+  return n;
+}
+
 /** At most this many plain gradients join a sum of linear gradients (each costs the kernel a binding). */
 const MAX_ADDENDS = 2;
 
@@ -253,6 +310,8 @@ export interface FuseStats {
   swiglu: number;
   gradSums: number;
   normAdds: number;
+  siluMulLinear: number;
+  gradSiluMul: number;
 }
 
 export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
@@ -261,9 +320,11 @@ export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
   const residual = fuseResidual(g);
   const scales = foldScales(g);
   const swiglu = fuseSwiglu(g);
+  const siluMulLinear = fuseSiluMulLinear(g);
+  const gradSiluMul = fuseGradSiluMul(g);
   const gradSums = fuseGradSums(g);
   const normAdds = fuseNormAdds(g);
-  return { graph: g, stats: { lora, residual, scales, swiglu, gradSums, normAdds } };
+  return { graph: g, stats: { lora, residual, scales, swiglu, gradSums, normAdds, siluMulLinear, gradSiluMul } };
 }
 
 export function fuse(graph: Graph, ctx: PassContext): Graph {

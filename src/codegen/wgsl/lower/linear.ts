@@ -4,8 +4,11 @@
  * (torch [N,K] weights, or GPT-2 Conv1D [K,N] when `transposed`) and the contract's binding names
  * (`in<i>`, `out0`). A weight the program stores as f16 (frozen, precision f16) is read as f16.
  */
+import { SILU_MUL } from "../../../runtime/reference/elementwise.js";
 import { sharedLoadLanes, storageBufferLimit, type DeviceCaps } from "../caps.js";
-import { matmulKernel, type BlockPos, type Epilogue, type EpilogueBinding, type LoopedIndex, type SharedRows } from "../matmul/index.js";
+import { printExpr } from "../kernels/expr-wgsl.js";
+import { input, mapKernel, output, scratch } from "../kernels/common.js";
+import { matmulKernel, type AMap, type BlockPos, type Epilogue, type EpilogueBinding, type LoopedIndex, type SharedRows } from "../matmul/index.js";
 import { f32 } from "../render.js";
 import { lowering, registerLowerings } from "./registry.js";
 import { numel, type LowerContext, type Lowered } from "./types.js";
@@ -170,6 +173,106 @@ function linearGradInputSum(ctx: LowerContext): Lowered {
     );
   });
   return { kernels };
+}
+
+/** silu(a)·b by SILU_MUL's forward, as functions of f32 and of vec4 (the silu_mul kernel's arithmetic). */
+function siluMulHelpers(): { helpers: string; scalar: (a: string, b: string) => string; vec4: (a: string, b: string) => string } {
+  const e = printExpr(SILU_MUL.forward, { a: "a", b: "b" }, "t");
+  const fn = [`fn silu_mul_f(a: f32, b: f32) -> f32 {`, ...e.lets.map((l) => `  ${l}`), `  return ${e.value};`, `}`].join("\n");
+  const fn4 = `fn silu_mul_f4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {\n  return vec4<f32>(silu_mul_f(a.x, b.x), silu_mul_f(a.y, b.y), silu_mul_f(a.z, b.z), silu_mul_f(a.w, b.w));\n}`;
+  return { helpers: [e.helpers, fn, fn4].filter((h) => h).join("\n"), scalar: (a, b) => `silu_mul_f(${a}, ${b})`, vec4: (a, b) => `silu_mul_f4(${a}, ${b})` };
+}
+
+/**
+ * silu_mul_linear (the fuse pass): in0 gate, in1 W, in2 up, in3 residual. With the register
+ * variant the matmul reads silu(gate)·up where it would read its A, so the activation is never
+ * stored; the tiled variant writes it to scratch first and multiplies that.
+ */
+function siluMulLinear(ctx: LowerContext): Lowered {
+  const [g, w] = ctx.inputs as [LowerContext["inputs"][number], LowerContext["inputs"][number]];
+  for (const i of [0, 2, 3]) if (ctx.inputs[i] && ctx.inputs[i]!.dtype !== "f32") throw new Error(`silu_mul_linear: input ${i} must be f32, got ${ctx.inputs[i]!.dtype}`);
+  const t = flag(ctx, "transposed");
+  const K = g.shape[g.shape.length - 1]!;
+  const N = t ? w.shape[1]! : w.shape[0]!;
+  const M = rowsOf(g.shape);
+  const f16 = w.dtype === "f16";
+  const res = flag(ctx, "residual") ? residualInput("in3", N, ctx.caps) : undefined;
+  const sm = siluMulHelpers();
+  const label = `silu_mul_linear_${M}x${N}x${K}${t ? "_t" : ""}${f16 ? "_f16" : ""}${res ? "_res" : ""}`;
+  const base = { M, N, K, aLayout: "mk" as const, bLayout: t ? ("kn" as const) : ("nk" as const), bF16: f16, ...(res ? { epilogue: residualEpilogue(res) } : {}) };
+  if (ctx.matmul === "register") {
+    const aMap: AMap = { with: "in2", ...sm };
+    return { kernels: [matmulKernel({ ...base, aMap, names: { a: "in0", b: "in1", c: "out0" }, label }, ctx.matmul, ctx.caps)] };
+  }
+  const act = mapKernel({
+    label: `silu_mul_${M * K}_to_scratch`,
+    caps: ctx.caps,
+    n: M * K,
+    bindings: [input(0, "f32"), input(2, "f32"), scratch(0)],
+    helpers: sm.helpers,
+    body: `tmp0[i] = ${sm.scalar("in0[i]", "in2[i]")};`,
+  });
+  return { kernels: [act, matmulKernel({ ...base, names: { a: "tmp0", b: "in1", c: "out0" }, label }, ctx.matmul, ctx.caps)], scratch: [4 * M * K] };
+}
+
+/** SILU_MUL's gradients toward gate and up as f32 functions of (gate, up, dy). */
+function siluMulGradHelpers(): string {
+  const fn = (name: string, e: ReturnType<typeof printExpr>) => [`fn ${name}(a: f32, b: f32, dy: f32) -> f32 {`, ...e.lets.map((l) => `  ${l}`), `  return ${e.value};`, `}`].join("\n");
+  const dg = printExpr(SILU_MUL.gradGate, { a: "a", b: "b", dy: "dy" }, "t");
+  const du = printExpr(SILU_MUL.gradUp, { a: "a", b: "b", dy: "dy" }, "t");
+  return [...new Set([dg.helpers, du.helpers].filter((h) => h))].concat(fn("silu_mul_dgate", dg), fn("silu_mul_dup", du)).join("\n");
+}
+
+/**
+ * linear_grad_silu_mul (the fuse pass): in0 dy, in1 W, in2 gate, in3 up; out0 dgate, out1 dup.
+ * With the register variant dh = dy·W never leaves the accumulators: the epilogue loads gate and
+ * up at each element and stores both gradients. The tiled variant writes dh to scratch and runs
+ * the SwiGLU backward over it.
+ */
+function linearGradSiluMul(ctx: LowerContext): Lowered {
+  const [dy, w] = ctx.inputs as [LowerContext["inputs"][number], LowerContext["inputs"][number]];
+  for (const i of [0, 2, 3]) if (ctx.inputs[i]!.dtype !== "f32") throw new Error(`linear_grad_silu_mul: input ${i} must be f32, got ${ctx.inputs[i]!.dtype}`);
+  const t = flag(ctx, "transposed");
+  const N = dy.shape[dy.shape.length - 1]!;
+  const K = t ? w.shape[0]! : w.shape[1]!;
+  const M = rowsOf(dy.shape);
+  const f16 = w.dtype === "f16";
+  const helpers = siluMulGradHelpers();
+  const label = `linear_dx_silu_mul_${M}x${K}x${N}${t ? "_t" : ""}${f16 ? "_f16" : ""}`;
+  const base = { M, N: K, K: N, aLayout: "mk" as const, bLayout: t ? ("nk" as const) : ("kn" as const), bF16: f16, label };
+  if (ctx.matmul !== "register") {
+    const dh = matmulKernel({ ...base, names: { a: "in0", b: "in1", c: "tmp0" } }, ctx.matmul, ctx.caps);
+    const bwd = mapKernel({
+      label: `silu_mul_backward_${M * K}_from_scratch`,
+      caps: ctx.caps,
+      n: M * K,
+      bindings: [input(2, "f32"), input(3, "f32"), scratch(0), output(0, "f32"), output(1, "f32")],
+      helpers,
+      body: `out0[i] = silu_mul_dgate(in2[i], in3[i], tmp0[i]);\nout1[i] = silu_mul_dup(in2[i], in3[i], tmp0[i]);`,
+    });
+    return { kernels: [dh, bwd], scratch: [4 * M * K] };
+  }
+  const gate = residualInput("in2", K, ctx.caps, "gt");
+  const up = residualInput("in3", K, ctx.caps, "up");
+  const epilogue: Epilogue = {
+    // out1 is stored at C's indices, so it takes C's view (vec4 when the row length allows).
+    bindings: [gate.binding, up.binding, { name: "out1", type: K % 4 === 0 ? "array<vec4<f32>>" : "array<f32>", access: "read_write", elem: "f32" }],
+    helpers,
+    prepare: (rows, _cols, shared) => {
+      gate.begin(rows, shared);
+      up.begin(rows, shared);
+      return "";
+    },
+    prepareRow: (i, cols) => [...gate.row(i, cols), ...up.row(i, cols)].join("\n"),
+    apply: (v, m, n, pos) => `silu_mul_dgate(${gate.term(m, n, pos)}, ${up.term(m, n, pos)}, ${v})`,
+    second: { name: "out1", apply: (v, m, n, pos) => `silu_mul_dup(${gate.term(m, n, pos)}, ${up.term(m, n, pos)}, ${v})` },
+    looped: {
+      row: (m, cols) => [...gate.loopRow(m, cols), ...up.loopRow(m, cols)].join("\n"),
+      apply: (v, m, n, col) => `silu_mul_dgate(${gate.loopTerm(m, n, col)}, ${up.loopTerm(m, n, col)}, ${v})`,
+      second: (v, m, n, col) => `silu_mul_dup(${gate.loopTerm(m, n, col)}, ${up.loopTerm(m, n, col)}, ${v})`,
+    },
+  };
+  return { kernels: [matmulKernel({ ...base, names: { a: "in0", b: "in1", c: "out0" }, epilogue }, ctx.matmul, ctx.caps)] };
 }
 
 /** dW in W's layout summed over every row: in0 x [..., K], in1 dy [..., N]. */
@@ -381,6 +484,6 @@ function loraEpilogue(
   };
 }
 
-registerLowerings({ linear, linear_grad_input: linearGradInput, linear_grad_input_sum: linearGradInputSum, linear_grad_weight: linearGradWeight });
+registerLowerings({ linear, linear_grad_input: linearGradInput, linear_grad_input_sum: linearGradInputSum, linear_grad_weight: linearGradWeight, silu_mul_linear: siluMulLinear, linear_grad_silu_mul: linearGradSiluMul });
 // The fuse pass's op may get its lowering elsewhere; this one stands in only while none exists.
 if (!lowering("linear_fused")) registerLowerings({ linear_fused: linearFused });

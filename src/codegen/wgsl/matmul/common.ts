@@ -16,7 +16,7 @@ export function operandNames(p: MatmulProblem): OperandNames {
   return { a: p.names?.a ?? "a", b: p.names?.b ?? "b", c: p.names?.c ?? "c", bias: p.names?.bias ?? "bias" };
 }
 
-/** Bindings in a fixed order: a, b, [bias], c, each term's a and b, then the epilogue's. */
+/** Bindings in a fixed order: a, b, [bias], c, [A's map operand], each term's a and b, then the epilogue's. */
 export function matmulBindings(
   p: MatmulProblem,
   vec: { a: boolean; b: boolean; c: boolean },
@@ -30,6 +30,7 @@ export function matmulBindings(
   ];
   if (p.bias) out.push({ binding: out.length, name: n.bias, access: "read", type: "array<f32>", elem: "f32" });
   out.push({ binding: out.length, name: n.c, access: "read_write", type: vec.c ? "array<vec4<f32>>" : "array<f32>", elem: "f32" });
+  if (p.aMap) out.push({ binding: out.length, name: p.aMap.with, access: "read", type: vec.a ? "array<vec4<f32>>" : "array<f32>", elem: "f32" });
   for (const [i, t] of (p.terms ?? []).entries()) {
     const v = termVec[i];
     if (!v) throw new Error(`matmul: no operand views for term ${i + 1}`);
@@ -47,21 +48,32 @@ export function matmulBindings(
  */
 export type BiasOf = (col: number) => string;
 
-/** The final value of element (m, n) from accumulator expression `acc`. */
-export function outputValue(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos, biasOf?: BiasOf): string {
+/** Element (m, n) after alpha and bias, before the epilogue. */
+function baseValue(p: MatmulProblem, acc: string, n: string, col: number, biasOf?: BiasOf): string {
   let v = acc;
   if (p.alpha !== undefined && p.alpha !== 1) v = `${f32(p.alpha)} * ${v}`;
-  if (p.bias) v = `${v} + ${biasOf ? biasOf(at.col) : `${operandNames(p).bias}[${n}]`}`;
-  if (p.epilogue) v = p.epilogue.apply(`(${v})`, m, n, at);
+  if (p.bias) v = `${v} + ${biasOf ? biasOf(col) : `${operandNames(p).bias}[${n}]`}`;
   return v;
+}
+
+/** The final value of element (m, n) from accumulator expression `acc`. */
+export function outputValue(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos, biasOf?: BiasOf): string {
+  const v = baseValue(p, acc, n, at.col, biasOf);
+  return p.epilogue ? p.epilogue.apply(`(${v})`, m, n, at) : v;
+}
+
+/** `c[idx] = v` (or `+=` when accumulating), then the epilogue's second output at the same index. */
+function stores(p: MatmulProblem, idx: string, v: string, second: string | undefined): string {
+  const c = operandNames(p).c;
+  const main = p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`;
+  const name = p.epilogue?.second?.name;
+  return second !== undefined && name ? `${main} ${name}[${idx}] = ${second};` : main;
 }
 
 /** Stores one scalar at C[m*N + n], element `at` of the thread's block; C is a scalar array. */
 export function storeScalar(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos, biasOf?: BiasOf): string {
-  const c = operandNames(p).c;
-  const idx = `${m} * N + ${n}`;
-  const v = outputValue(p, acc, m, n, at, biasOf);
-  return p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`;
+  const second = p.epilogue?.second ? p.epilogue.second.apply(`(${baseValue(p, acc, n, at.col, biasOf)})`, m, n, at) : undefined;
+  return stores(p, `${m} * N + ${n}`, outputValue(p, acc, m, n, at, biasOf), second);
 }
 
 /**
@@ -69,11 +81,11 @@ export function storeScalar(p: MatmulProblem, acc: string, m: string, n: string,
  * `at` of the thread's block; C is a vec4 array.
  */
 export function storeVec4(p: MatmulProblem, acc: string, m: string, n: string, at: BlockPos, biasOf?: BiasOf): string[] {
-  const c = operandNames(p).c;
-  const idx = `(${m} * N + ${n}) / 4u`;
-  const parts = [0, 1, 2, 3].map((j) => outputValue(p, `${acc}[${j}]`, m, `(${n} + ${j}u)`, { row: at.row, col: at.col + j }, biasOf));
-  const v = `vec4<f32>(${parts.join(", ")})`;
-  return [p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`];
+  const pos = (j: number) => ({ row: at.row, col: at.col + j });
+  const parts = [0, 1, 2, 3].map((j) => outputValue(p, `${acc}[${j}]`, m, `(${n} + ${j}u)`, pos(j), biasOf));
+  const sec = p.epilogue?.second;
+  const second = sec ? `vec4<f32>(${[0, 1, 2, 3].map((j) => sec.apply(`(${baseValue(p, `${acc}[${j}]`, `(${n} + ${j}u)`, at.col + j, biasOf)})`, m, `(${n} + ${j}u)`, pos(j))).join(", ")})` : undefined;
+  return [stores(p, `(${m} * N + ${n}) / 4u`, `vec4<f32>(${parts.join(", ")})`, second)];
 }
 
 /**
@@ -82,23 +94,21 @@ export function storeVec4(p: MatmulProblem, acc: string, m: string, n: string, a
  * storeVec4 and storeScalar.
  */
 export function loopedValue(p: MatmulProblem, looped: LoopedEpilogue | undefined, acc: string, m: string, n: string, col: number, biasOf?: BiasOf): string {
-  let v = acc;
-  if (p.alpha !== undefined && p.alpha !== 1) v = `${f32(p.alpha)} * ${v}`;
-  if (p.bias) v = `${v} + ${biasOf ? biasOf(col) : `${operandNames(p).bias}[${n}]`}`;
+  const v = baseValue(p, acc, n, col, biasOf);
   return looped ? looped.apply(`(${v})`, m, n, col) : v;
 }
 
+function loopedSecond(p: MatmulProblem, looped: LoopedEpilogue | undefined, acc: string, m: string, n: string, col: number, biasOf?: BiasOf): string | undefined {
+  return looped?.second ? looped.second(`(${baseValue(p, acc, n, col, biasOf)})`, m, n, col) : undefined;
+}
+
 export function loopedStoreScalar(p: MatmulProblem, looped: LoopedEpilogue | undefined, acc: string, m: string, n: string, col: number, biasOf?: BiasOf): string {
-  const c = operandNames(p).c;
-  const idx = `${m} * N + ${n}`;
-  const v = loopedValue(p, looped, acc, m, n, col, biasOf);
-  return p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`;
+  return stores(p, `${m} * N + ${n}`, loopedValue(p, looped, acc, m, n, col, biasOf), loopedSecond(p, looped, acc, m, n, col, biasOf));
 }
 
 export function loopedStoreVec4(p: MatmulProblem, looped: LoopedEpilogue | undefined, acc: string, m: string, n: string, col: number, biasOf?: BiasOf): string {
-  const c = operandNames(p).c;
-  const idx = `(${m} * N + ${n}) / 4u`;
   const parts = [0, 1, 2, 3].map((j) => loopedValue(p, looped, `${acc}[${j}]`, m, `(${n} + ${j}u)`, col + j, biasOf));
-  const v = `vec4<f32>(${parts.join(", ")})`;
-  return p.accumulate ? `${c}[${idx}] = ${c}[${idx}] + ${v};` : `${c}[${idx}] = ${v};`;
+  const sec = [0, 1, 2, 3].map((j) => loopedSecond(p, looped, `${acc}[${j}]`, m, `(${n} + ${j}u)`, col + j, biasOf));
+  const second = sec.every((x) => x !== undefined) ? `vec4<f32>(${sec.join(", ")})` : undefined;
+  return stores(p, `(${m} * N + ${n}) / 4u`, `vec4<f32>(${parts.join(", ")})`, second);
 }

@@ -56,6 +56,11 @@ export interface Epilogue {
    * costs llvmpipe's JIT time: tm unrolled rows of them took most of a kernel's compile).
    */
   looped?: LoopedEpilogue;
+  /**
+   * A second output stored beside C at the same index (an epilogue binding, read_write): the f32
+   * expression of `v` (after alpha and bias, before `apply`) at (m, n), element `at` of the block.
+   */
+  second?: { name: string; apply: (v: string, m: string, n: string, at: BlockPos) => string };
 }
 
 /**
@@ -84,6 +89,8 @@ export interface LoopedEpilogue {
   row?: (m: string, cols: string[], shuffle?: (valueOfGroup: (group: number) => string) => string) => string;
   /** An f32 expression of `v` (after alpha and bias) at row `m`, column `n`: the block's column `col`. */
   apply: (v: string, m: string, n: string, col: number) => string;
+  /** The second output's value (Epilogue.second), as `apply`. */
+  second?: (v: string, m: string, n: string, col: number) => string;
 }
 
 /**
@@ -101,12 +108,27 @@ export interface MatmulTerm {
   bLayout?: BLayout;
 }
 
+/**
+ * A read through an elementwise map with a second operand stored like A: the product uses
+ * f(A(m,k), U(m,k)) where it would read A(m,k) (SwiGLU's silu(gate)·up feeding the down
+ * projection, so the activation is never written). `scalar` and `vec4` print f for f32 and vec4
+ * values; `helpers` holds the functions they call.
+ */
+export interface AMap {
+  with: string;
+  helpers: string;
+  scalar: (a: string, u: string) => string;
+  vec4: (a: string, u: string) => string;
+}
+
 export interface MatmulProblem {
   M: number;
   N: number;
   K: number;
   /** Products added to the first in the same accumulators (register variant only). */
   terms?: MatmulTerm[];
+  /** A read through a map (register variant only, no terms). */
+  aMap?: AMap;
   aLayout: ALayout;
   bLayout: BLayout;
   /** B is stored as f16 (frozen weights); needs shader-f16. */

@@ -69,6 +69,14 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   const wg = narrow ? CL * RL : Math.min(t.wg, Math.max(unit, Math.ceil(blocks / unit) * unit));
   if (wg > caps.maxInvocationsPerWorkgroup || wg > caps.maxWorkgroupSizeX) throw new Error(`register matmul: workgroup ${wg} exceeds the device`);
   const names = operandNames(p);
+  if (p.aMap && p.terms?.length) throw new Error("register matmul: a mapped A takes no further terms");
+  // A's reads, through its map where it has one (the first product only).
+  const readA = (s: Seg, idx: string, vec: boolean): string => {
+    const a = `${s.A}[${idx}]`;
+    if (!p.aMap || s.tag) return a;
+    const u = `${p.aMap.with}[${idx}]`;
+    return vec ? p.aMap.vec4(a, u) : p.aMap.scalar(a, u);
+  };
 
   // One product, or several summed into the same accumulators (MatmulProblem.terms): each term
   // has its own operands and K, so its K-dependent offsets carry the term's tag (none for the
@@ -139,17 +147,17 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     const { A, tag } = s;
     const K = s.kName;
     if (w === 4 && s.aVec && p.aLayout === "mk") {
-      for (const r of R) st.push(`let a${r} = ${A}[${tag}ab${r} + ${k4}];`);
+      for (const r of R) st.push(`let a${r} = ${readA(s, `${tag}ab${r} + ${k4}`, true)};`);
       return { stmts: st, at: (r, i) => `a${r}[${i}]` };
     }
     if (s.aVec && p.aLayout === "km") {
-      for (const i of range(w)) for (const q of range(tm / 4)) st.push(`let a${i}_${q} = ${A}[(${kb} + ${i}u) * (M / 4u) + amq${q}];`);
+      for (const i of range(w)) for (const q of range(tm / 4)) st.push(`let a${i}_${q} = ${readA(s, `(${kb} + ${i}u) * (M / 4u) + amq${q}`, true)};`);
       return { stmts: st, at: (r, i) => `a${i}_${Math.floor(r / 4)}[${r % 4}]` };
     }
     for (const r of R)
       for (const i of range(w)) {
         const idx = p.aLayout === "mk" ? `am${r} * ${K} + ${kb} + ${i}u` : `(${kb} + ${i}u) * M + am${r}`;
-        st.push(`let a${r}_${i} = ${A}[${idx}];`);
+        st.push(`let a${r}_${i} = ${readA(s, idx, false)};`);
       }
     return { stmts: st, at: (r, i) => `a${r}_${i}` };
   }
@@ -160,12 +168,12 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     const { A, tag } = s;
     const K = s.kName;
     if (w === 4 && s.aVec) {
-      for (const j of J) st.push(`let av${j} = ${A}[${tag}lb${j} + ${k4}];`);
+      for (const j of J) st.push(`let av${j} = ${readA(s, `${tag}lb${j} + ${k4}`, true)};`);
     } else {
       for (const j of J)
         for (const i of range(w)) {
           const idx = p.aLayout === "mk" ? `lr${j} * ${K} + ${kb} + ${i}u` : `(${kb} + ${i}u) * M + lr${j}`;
-          st.push(`let av${j}_${i} = ${A}[${idx}];`);
+          st.push(`let av${j}_${i} = ${readA(s, idx, false)};`);
         }
       if (w === 4) for (const j of J) st.push(`let av${j} = vec4<f32>(${I4.map((i) => `av${j}_${i}`).join(", ")});`);
     }
@@ -307,7 +315,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     enables: enablesFor(caps, segs.some((s) => s.bF16), sg > 0),
     bindings,
     consts: { M, N, K, ...Object.fromEntries(segs.slice(1).map((s) => [s.kName, s.K])), GRID_Y: gy },
-    helpers: p.epilogue?.helpers ?? "",
+    helpers: [p.aMap?.helpers, p.epilogue?.helpers].filter((h) => h).join("\n"),
     entryPoint: "main",
     workgroupSize: [wg, 1, 1],
     params: [

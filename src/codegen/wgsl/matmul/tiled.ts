@@ -15,6 +15,7 @@ export const DEFAULT_TILED_TUNING: TiledTuning = { bm: 64, bn: 64, bk: 16, tm: 4
 export function tiledMatmul(p: MatmulProblem, caps: DeviceCaps, t: TiledTuning = DEFAULT_TILED_TUNING): KernelSpec {
   checkProblem(p);
   if (p.terms?.length) throw new Error("tiled matmul: summed terms are a register-variant form; run each term as its own accumulating matmul");
+  if (p.aMap) throw new Error("tiled matmul: a mapped A is a register-variant form; write the mapped A first");
   const { M, N, K } = p;
   const { bm, bn, bk, tm, tn } = t;
   const TX = bn / tn;

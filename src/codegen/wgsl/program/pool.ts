@@ -18,9 +18,9 @@ export class BufferPool {
 
   /**
    * A free buffer of at least `bytes`: the smallest that fits, else the largest grown to fit, else
-   * a new one. A buffer the previous op gave back is the last choice before a new one: its next
-   * writer would otherwise follow that op's reads directly, and the two could never run as one
-   * dispatch (merge.ts).
+   * a new one. A buffer the previous op gave back comes after those, and after a new one too where
+   * that is small beside the pool: its next writer would otherwise follow that op's reads
+   * directly, and the two could never run as one dispatch (merge.ts).
    */
   take(bytes: number): BufferDecl {
     const need = alignUp(Math.max(bytes, 4), BINDING_ALIGN);
@@ -32,17 +32,23 @@ export class BufferPool {
       best = largest(older);
       if (best) best.bytes = need;
     }
+    // A small new buffer (at most 1/16 of the pool so far) before a recent one.
+    const pooled = this.all.reduce((n, b) => n + b.bytes, 0);
+    if (!best && need * 16 <= pooled) best = this.add(need);
     best ??= fit([...this.recent].filter((b) => this.free.has(b)));
     if (!best) {
       best = largest([...this.recent].filter((b) => this.free.has(b)));
       if (best) best.bytes = need;
     }
-    if (!best) {
-      best = this.create(need);
-      this.all.push(best);
-    }
+    best ??= this.add(need);
     this.free.delete(best);
     return best;
+  }
+
+  private add(bytes: number): BufferDecl {
+    const b = this.create(bytes);
+    this.all.push(b);
+    return b;
   }
 
   release(b: BufferDecl): void {

@@ -1,14 +1,14 @@
 /**
  * Which frozen weights may be stored as f16 (precision f16 on a device with shader-f16): those
  * every reader takes as a linear weight or an embedding table, the operands whose kernels read f16
- * (linear, linear_fused, linear_grad_input and embedding, all at slot 1; linear_grad_input_sum at
+ * (linear, linear_fused, linear_grad_input, silu_mul_linear, linear_grad_silu_mul and embedding, all at slot 1; linear_grad_input_sum at
  * each term's weight slot). A weight anything else
  * reads (a norm weight) stays f32. GPT-2-small's 154 MB vocabulary table then fits llvmpipe's
  * 128 MiB storage binding.
  */
 import type { Graph } from "../../../ir/index.js";
 
-const F16_READERS = new Set(["linear", "linear_fused", "linear_grad_input", "embedding"]);
+const F16_READERS = new Set(["linear", "linear_fused", "linear_grad_input", "silu_mul_linear", "linear_grad_silu_mul", "embedding"]);
 
 export function chooseF16Weights(graphs: readonly Graph[]): Set<string> {
   const frozen = new Set<string>();

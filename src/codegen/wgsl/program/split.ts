@@ -7,7 +7,9 @@
  *    products are summed; a linear_fused is taken apart the same way, its bias, LoRA term and
  *    residual added after;
  *  - linear_grad_input(dy, W): the mirror image (columns of dy in, dx summed; or dx in column
- *    blocks, joined); a linear_grad_input_sum is first taken apart into its terms and their sum;
+ *    blocks, joined); a linear_grad_input_sum is first taken apart into its terms and their sum,
+ *    a silu_mul_linear into its silu_mul and linear, a linear_grad_silu_mul into its dX and SwiGLU
+ *    backward;
  *  - embedding(ids, W): each part looks up the ids in its row block (embedding_rows, zeros for the
  *    rest), and the parts are summed (exactly one is non-zero per row).
  * A part is a graph parameter named `W[a:b]` that the runtime fills from rows a..b of W. Trainable
@@ -73,6 +75,8 @@ function rewrite(graph: Graph, big: ReadonlyMap<string, Param>, partsOf: Readonl
     const slot = op.inputs.findIndex((v) => big.has(v));
     if (slot < 0) return [op];
     if (op.op === "linear_grad_input_sum") return unfuseGradSum(op).flatMap(rewriteOp);
+    if (op.op === "silu_mul_linear" && slot === 1) return unfuseSiluMulLinear(op, big.get(op.inputs[1]!)!).flatMap(rewriteOp);
+    if (op.op === "linear_grad_silu_mul" && slot === 1) return unfuseGradSiluMul(op).flatMap(rewriteOp);
     const w = op.inputs[slot]!;
     if (op.inputs.filter((v) => v === w).length > 1 || op.inputs.some((v, i) => i !== slot && big.has(v)) || slot !== 1 || (op.op === "embedding" && op.attrs.transposed === true))
       throw new DeviceLimitError(`${w} is too large for one storage binding and ${op.op} (${op.outputs[0]?.name ?? "?"}) reads it in a way that cannot be split; use a device with larger bindings`, w);
@@ -91,6 +95,27 @@ function rewrite(graph: Graph, big: ReadonlyMap<string, Param>, partsOf: Readonl
   };
   g.ops = g.ops.flatMap(rewriteOp);
   return g;
+}
+
+/** A silu_mul_linear as silu_mul, then the linear (with its residual, as linear_fused), W being `w`. */
+function unfuseSiluMulLinear(op: Op, w: Param): Op[] {
+  const y = op.outputs[0]!;
+  const [gate, weight, up, r] = op.inputs as [string, string, string, string | undefined];
+  const t = op.attrs.transposed === true;
+  const h: ValueDecl = { name: `${y.name}.act`, dtype: "f32", shape: at(y.shape, t ? w.shape[0]! : w.shape[1]!) };
+  const act: Op = { op: "silu_mul", module: op.module, inputs: [gate, up], outputs: [h], attrs: {} };
+  if (!r) return [act, { op: "linear", module: op.module, inputs: [h.name, weight], outputs: [y], attrs: t ? { transposed: true } : {} }];
+  return [act, { op: "linear_fused", module: op.module, inputs: [h.name, weight, r], outputs: [y], attrs: { ...(t ? { transposed: true } : {}), bias: false, residual: true } }];
+}
+
+/** A linear_grad_silu_mul as linear_grad_input, then silu_mul_backward. */
+function unfuseGradSiluMul(op: Op): Op[] {
+  const [dy, w, gate, up] = op.inputs as [string, string, string, string];
+  const dh: ValueDecl = { name: `${op.outputs[0]!.name}.dh`, dtype: "f32", shape: op.outputs[0]!.shape };
+  return [
+    { op: "linear_grad_input", module: op.module, inputs: [dy, w], outputs: [dh], attrs: op.attrs.transposed === true ? { transposed: true } : {} },
+    { op: "silu_mul_backward", module: op.module, inputs: [gate, up, dh.name], outputs: [...op.outputs], attrs: {} },
+  ];
 }
 
 /** A linear_grad_input_sum as the linear_grad_input ops and the add_grad it stands for. */

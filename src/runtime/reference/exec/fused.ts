@@ -23,6 +23,21 @@ export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
     return [out];
   },
 
+  linear_grad_silu_mul: ([dy, w, gate, up], a, outs, k) => {
+    const [dh] = BACKWARD_KERNELS['linear_grad_input']!([dy!, w!], { transposed: a['transposed'] === true }, [outs[0]!], k);
+    return siluMulBackward(asFloats(gate!), asFloats(up!), dh as ReturnType<typeof asFloats>);
+  },
+
+  silu_mul_linear: ([gate, w, up, r], a) => {
+    const h = siluMulForward(asFloats(gate!), asFloats(up!));
+    const y = linearForward(h, asFloats(w!), undefined, linearShape({ data: h, shape: gate!.shape }, w!, a['transposed'] === true));
+    if (r) {
+      const rr = asFloats(r);
+      for (let j = 0; j < y.length; j++) y[j] = y[j]! + rr[j]!;
+    }
+    return [y];
+  },
+
   // Each term as linear_grad_input gives it, then the sum in input order as add_grad makes it.
   linear_grad_input_sum: (xs, a, outs, k) => {
     const T = a['terms'] as number;
