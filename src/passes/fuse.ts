@@ -177,32 +177,59 @@ function fuseSwiglu(g: Graph): number {
   return n;
 }
 
+/** What a rewrite of one op sees: readers, producers, the ops' places, and the ops already absorbed. */
+interface Scene {
+  u: Uses;
+  prod: Map<string, Op>;
+  index: Map<Op, number>;
+  dead: Set<Op>;
+}
+
+/**
+ * Visits every op; `fold` rewrites it in place and returns the ops it absorbs (removed at the
+ * end), or undefined to leave it.
+ */
+function rewriteEach(g: Graph, fold: (op: Op, s: Scene) => Op[] | undefined): number {
+  const s: Scene = { u: uses(g), prod: producersOf(g), index: new Map(g.ops.map((o, i) => [o, i])), dead: new Set() };
+  let n = 0;
+  for (const op of g.ops) {
+    if (s.dead.has(op)) continue;
+    const absorbed = fold(op, s);
+    if (!absorbed) continue;
+    for (const o of absorbed) s.dead.add(o);
+    n++;
+  }
+  g.ops = g.ops.filter((o) => !s.dead.has(o));
+  return n;
+}
+
+/** The op defining `v` when `reader` alone reads it and no rewrite has absorbed it. */
+function liveProducer(v: string, reader: Op, s: Scene): Op | undefined {
+  const p = soleProducer(v, reader, s.u, s.prod);
+  return p && !s.dead.has(p) ? p : undefined;
+}
+
+const unscaled = (op: Op): boolean => op.attrs.alpha === undefined || op.attrs.alpha === 1;
+
 /**
  * linear or linear_fused (no bias, no LoRA term) whose input is a silu_mul read by nothing else →
  * silu_mul_linear: the projection computes the activation as it reads it (llama's down_proj).
  */
 function fuseSiluMulLinear(g: Graph): number {
-  const u = uses(g);
-  const prod = producersOf(g);
-  const dead = new Set<Op>();
-  let n = 0;
-  for (const op of g.ops) {
+  return rewriteEach(g, (op, s) => {
     const plain = op.op === "linear" && op.inputs.length === 2;
     const fused = op.op === "linear_fused" && op.attrs.bias === false && op.attrs.lora_scale === undefined;
-    if (!plain && !fused) continue;
-    const act = soleProducer(op.inputs[0]!, op, u, prod);
-    if (!act || act.op !== "silu_mul" || dead.has(act)) continue;
+    if (!plain && !fused) return undefined;
+    const act = liveProducer(op.inputs[0]!, op, s);
+    if (!act || act.op !== "silu_mul") return undefined;
     const residual = fused && op.attrs.residual === true;
     Object.assign(op, {
       op: "silu_mul_linear",
       inputs: [act.inputs[0]!, op.inputs[1]!, act.inputs[1]!, ...(residual ? [op.inputs[2]!] : [])],
       attrs: { ...(op.attrs.transposed === true ? { transposed: true } : {}), residual },
     });
-    dead.add(act);
-    n++;
-  }
-  g.ops = g.ops.filter((o) => !dead.has(o));
-  return n;
+    return [act];
+  });
 }
 
 /**
@@ -210,25 +237,17 @@ function fuseSiluMulLinear(g: Graph): number {
  * linear_grad_silu_mul(dy, W, g, u): the dX matmul applies SwiGLU's backward as it stores.
  */
 function fuseGradSiluMul(g: Graph): number {
-  const u = uses(g);
-  const prod = producersOf(g);
-  const dead = new Set<Op>();
-  let n = 0;
-  for (const op of g.ops) {
-    if (op.op !== "silu_mul_backward") continue;
-    const dx = soleProducer(op.inputs[2]!, op, u, prod);
-    const alpha = dx?.attrs.alpha;
-    if (!dx || dx.op !== "linear_grad_input" || (alpha !== undefined && alpha !== 1) || dead.has(dx)) continue;
+  return rewriteEach(g, (op, s) => {
+    if (op.op !== "silu_mul_backward") return undefined;
+    const dx = liveProducer(op.inputs[2]!, op, s);
+    if (!dx || dx.op !== "linear_grad_input" || !unscaled(dx)) return undefined;
     Object.assign(op, {
       op: "linear_grad_silu_mul",
       inputs: [dx.inputs[0]!, dx.inputs[1]!, op.inputs[0]!, op.inputs[1]!],
       attrs: dx.attrs.transposed === true ? { transposed: true } : {},
     });
-    dead.add(dx);
-    n++;
-  }
-  g.ops = g.ops.filter((o) => !dead.has(o));
-  return n;
+    return [dx];
+  });
 }
 
 /** At most this many plain gradients join a sum of linear gradients (each costs the kernel a binding). */
@@ -241,32 +260,24 @@ const MAX_ADDENDS = 2;
  * op and is an addend).
  */
 function fuseGradSums(g: Graph): number {
-  const u = uses(g);
-  const prod = producersOf(g);
-  const dead = new Set<Op>();
-  let n = 0;
-  for (const sum of g.ops) {
-    if (sum.op !== "add_grad" || sum.inputs.length < 2) continue;
+  return rewriteEach(g, (sum, s) => {
+    if (sum.op !== "add_grad" || sum.inputs.length < 2) return undefined;
     const terms: Op[] = [];
     const addends: string[] = [];
     for (const v of sum.inputs) {
-      const p = soleProducer(v, sum, u, prod);
-      const alpha = p?.attrs.alpha;
-      if (p && p.op === "linear_grad_input" && (alpha === undefined || alpha === 1) && !dead.has(p)) terms.push(p);
+      const p = liveProducer(v, sum, s);
+      if (p && p.op === "linear_grad_input" && unscaled(p)) terms.push(p);
       else addends.push(v);
     }
-    if (terms.length === 0 || addends.length > MAX_ADDENDS) continue;
+    if (terms.length === 0 || addends.length > MAX_ADDENDS) return undefined;
     const transposed = terms.map((t) => (t.attrs.transposed === true ? 1 : 0));
     Object.assign(sum, {
       op: "linear_grad_input_sum",
       inputs: [...terms.flatMap((t) => [t.inputs[0]!, t.inputs[1]!]), ...addends],
       attrs: { terms: terms.length, ...(transposed.some((t) => t === 1) ? { transposed } : {}) },
     });
-    for (const t of terms) dead.add(t);
-    n++;
-  }
-  g.ops = g.ops.filter((o) => !dead.has(o));
-  return n;
+    return terms;
+  });
 }
 
 /**
@@ -275,32 +286,24 @@ function fuseGradSums(g: Graph): number {
  * gradient from the layer above, in a pre-norm block).
  */
 function fuseNormAdds(g: Graph): number {
-  const u = uses(g);
-  const prod = producersOf(g);
-  const index = new Map(g.ops.map((o, i) => [o, i]));
-  const dead = new Set<Op>();
-  let n = 0;
-  for (const sum of g.ops) {
-    if (sum.op !== "add_grad" || sum.inputs.length !== 2) continue;
+  return rewriteEach(g, (sum, s) => {
+    if (sum.op !== "add_grad" || sum.inputs.length !== 2) return undefined;
     for (const [di, ri] of [[1, 0], [0, 1]] as const) {
       const dx = sum.inputs[di]!;
       const r = sum.inputs[ri]!;
-      const norm = soleProducer(dx, sum, u, prod);
-      if (!norm || (norm.op !== "rmsnorm_backward" && norm.op !== "layernorm_backward") || norm.inputs.length !== 3 || norm.attrs.dx !== true || dead.has(norm)) continue;
+      const norm = liveProducer(dx, sum, s);
+      if (!norm || (norm.op !== "rmsnorm_backward" && norm.op !== "layernorm_backward") || norm.inputs.length !== 3 || norm.attrs.dx !== true) continue;
       // dx is the norm's first output; r must be made before the norm runs (or be a graph input).
       if (norm.outputs[0]!.name !== dx || r === dx) continue;
-      const rp = prod.get(r);
-      if (rp && !(index.get(rp)! < index.get(norm)!)) continue;
+      const rp = s.prod.get(r);
+      if (rp && !(s.index.get(rp)! < s.index.get(norm)!)) continue;
       if (!rp && !g.inputs.some((v) => v.name === r) && !g.params.some((p) => p.name === r)) continue;
       norm.inputs = [...norm.inputs, r];
       norm.outputs = [{ ...norm.outputs[0]!, name: sum.outputs[0]!.name }, ...norm.outputs.slice(1)];
-      dead.add(sum);
-      n++;
-      break;
+      return [sum];
     }
-  }
-  g.ops = g.ops.filter((o) => !dead.has(o));
-  return n;
+    return undefined;
+  });
 }
 
 export interface FuseStats {

@@ -5,14 +5,11 @@
 // in one sum, odd K, f16 weights, 32-row blocks and the narrow form (N under 32 columns).
 
 import { beforeAll, describe, expect, it } from "vitest";
-import type { DeviceCaps } from "../../src/codegen/wgsl/caps.js";
 import type { MatmulVariant } from "../../src/codegen/wgsl/index.js";
-import { lowering, type TensorArg } from "../../src/codegen/wgsl/lower/index.js";
-import { inferOp, type Attrs } from "../../src/ir/index.js";
+import type { Attrs } from "../../src/ir/index.js";
 import type { Device } from "../../src/runtime/device/index.js";
-import { f16ArrayToF32, f32ArrayToF16 } from "../../src/runtime/io/half.js";
-import { FUSED_KERNELS } from "../../src/runtime/reference/exec/fused.js";
-import { expectClose, randomF32, testDevice } from "./helpers.js";
+import { randomF32, testDevice } from "./helpers.js";
+import { checkOp, f32t, type TestTensor } from "./lowered.js";
 
 let dev: Device;
 beforeAll(async () => {
@@ -49,56 +46,20 @@ const CASES: Case[] = [
   { name: "tiled: a kernel per term", M: 13, N: 20, terms: [{ K: 9 }, { K: 7, transposed: true }], addends: 1, variant: "tiled", kernels: 2 },
 ];
 
-const TOL = { atol: 1e-4, rtol: 1e-4 };
-
 describe.each(CASES.map((c) => [c.name, c] as const))("linear_grad_input_sum, %s", (_, c) => {
   it("matches the reference", async () => {
     if (c.terms.some((t) => t.f16)) expect(dev.caps.f16).toBe(true);
-    const ins: { t: TensorArg; data: Float32Array }[] = [];
+    const ins: TestTensor[] = [];
     c.terms.forEach((t, i) => {
       const seed = 31 * i + c.M + c.N;
-      ins.push({ t: { dtype: "f32", shape: [c.M, t.K] }, data: randomF32(c.M * t.K, seed) });
-      ins.push({ t: { dtype: t.f16 ? "f16" : "f32", shape: t.transposed ? [c.N, t.K] : [t.K, c.N] }, data: randomF32(t.K * c.N, seed + 1) });
+      ins.push(f32t([c.M, t.K], randomF32(c.M * t.K, seed)));
+      ins.push({ dtype: t.f16 ? "f16" : "f32", shape: t.transposed ? [c.N, t.K] : [t.K, c.N], data: randomF32(t.K * c.N, seed + 1) });
     });
-    for (let i = 0; i < c.addends; i++) ins.push({ t: { dtype: "f32", shape: [c.M, c.N] }, data: randomF32(c.M * c.N, 977 + i) });
+    for (let i = 0; i < c.addends; i++) ins.push(f32t([c.M, c.N], randomF32(c.M * c.N, 977 + i)));
     const transposed = c.terms.map((t) => (t.transposed ? 1 : 0));
     const attrs: Attrs = { terms: c.terms.length, ...(transposed.some((t) => t === 1) ? { transposed } : {}) };
-    const types = inferOp("linear_grad_input_sum", ins.map((i) => i.t), attrs);
-    if (typeof types === "string") throw new Error(types);
-    const outShape = types[0]!.shape.map(Number);
-    expect(outShape).toEqual([c.M, c.N]);
-    const caps: DeviceCaps = { ...dev.caps, ...(c.limit ? { maxStorageBuffersPerStage: c.limit } : {}) };
-
-    const lowered = lowering("linear_grad_input_sum")!({
-      op: { op: "linear_grad_input_sum", module: "test", inputs: ins.map((_, i) => `x${i}`), outputs: [{ name: "y", dtype: "f32", shape: outShape }], attrs },
-      inputs: ins.map((i) => i.t),
-      outputs: [{ dtype: "f32", shape: outShape }],
-      attrs,
-      caps,
-      matmul: c.variant ?? "register",
-    });
+    const { lowered } = await checkOp(dev, "linear_grad_input_sum", ins, attrs, { atol: 1e-4, rtol: 1e-4 }, undefined, c.limit ? { maxStorageBuffersPerStage: c.limit } : {}, c.variant);
     expect(lowered.kernels).toHaveLength(c.kernels);
     for (const k of lowered.kernels) expect(k.bindings.length).toBeLessThanOrEqual(c.limit ?? 16);
-
-    await dev.prepare(...lowered.kernels);
-    const bufs: Record<string, GPUBuffer> = {};
-    ins.forEach((i, n) => (bufs[`in${n}`] = dev.bufferFrom(i.t.dtype === "f16" ? f32ArrayToF16(i.data) : i.data, `in${n}`)));
-    bufs["out0"] = dev.bufferFrom(new Float32Array(c.M * c.N).fill(NaN), "out0");
-    let got: Float32Array;
-    try {
-      const rec = dev.recorder("linear_grad_input_sum");
-      for (const k of lowered.kernels) rec.dispatch(k, bufs);
-      rec.submit();
-      got = await dev.readF32(bufs["out0"]!, c.M * c.N);
-    } finally {
-      for (const b of Object.values(bufs)) b.destroy();
-    }
-
-    const refIns = ins.map((i) => ({
-      shape: i.t.shape,
-      data: Float64Array.from(i.t.dtype === "f16" ? f16ArrayToF32(f32ArrayToF16(i.data)) : i.data),
-    }));
-    const [want] = FUSED_KERNELS["linear_grad_input_sum"]!(refIns, attrs, [outShape], { f64: true, seed: 0, step: 0 });
-    expectClose(`linear_grad_input_sum ${c.name}`, got, want as Float64Array, TOL, c.N);
   });
 });

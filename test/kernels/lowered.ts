@@ -7,6 +7,7 @@ import { lowering, type Lowered, type TensorArg } from "../../src/codegen/wgsl/l
 import { inferOp, type Attrs, type Op } from "../../src/ir/index.js";
 import type { Device } from "../../src/runtime/device/index.js";
 import type { DeviceCaps } from "../../src/codegen/wgsl/caps.js";
+import type { MatmulVariant } from "../../src/codegen/wgsl/matmul/index.js";
 import { f32ArrayToF16, f16ArrayToF32 } from "../../src/runtime/io/half.js";
 import { BACKWARD_KERNELS } from "../../src/runtime/reference/exec/backward.js";
 import { FUSED_KERNELS } from "../../src/runtime/reference/exec/fused.js";
@@ -43,8 +44,8 @@ function bytesOf(t: TestTensor): ArrayBufferView {
   return t.dtype === "f16" ? f32ArrayToF16(t.data as Float32Array) : t.data;
 }
 
-/** Runs the op's kernels in order on the device and reads every output. `caps` overrides the device's (to test another device's variant). */
-export async function runLowered(dev: Device, op: string, ins: TestTensor[], attrs: Attrs, rngSlot?: number, caps: Partial<DeviceCaps> = {}): Promise<RunResult> {
+/** Runs the op's kernels in order on the device and reads every output. `caps` overrides the device's (to test another device's variant); `matmul` is the matmul variant lowerings get. */
+export async function runLowered(dev: Device, op: string, ins: TestTensor[], attrs: Attrs, rngSlot?: number, caps: Partial<DeviceCaps> = {}, matmul: MatmulVariant = "register"): Promise<RunResult> {
   const lower = lowering(op);
   if (!lower) throw new Error(`no lowering for ${op}`);
   const outs = outputTypes(op, ins, attrs);
@@ -55,7 +56,7 @@ export async function runLowered(dev: Device, op: string, ins: TestTensor[], att
     outputs: outs,
     attrs,
     caps: { ...dev.caps, ...caps },
-    matmul: "register",
+    matmul,
     ...(rngSlot !== undefined ? { rngSlot } : {}),
   });
   await dev.prepare(...lowered.kernels);
@@ -121,8 +122,9 @@ export async function checkOp(
   tol: { atol: number; rtol: number },
   rngSlot?: number,
   caps: Partial<DeviceCaps> = {},
+  matmul: MatmulVariant = "register",
 ): Promise<RunResult> {
-  const got = await runLowered(dev, op, ins, attrs, rngSlot, caps);
+  const got = await runLowered(dev, op, ins, attrs, rngSlot, caps, matmul);
   const want = reference(op, ins, attrs);
   if (got.outputs.length !== want.length) throw new Error(`${op}: ${got.outputs.length} outputs, reference has ${want.length}`);
   got.outputs.forEach((g, i) => {

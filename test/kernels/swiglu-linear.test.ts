@@ -1,0 +1,96 @@
+// SwiGLU inside llama's down projection (the fuse pass), against the reference executor's kernels:
+// silu_mul_linear reads silu(gate)·up where the matmul reads its A (reference: silu_mul, the linear,
+// the residual), in vec4 (K % 4 == 0) and scalar form; linear_grad_silu_mul stores both of
+// SwiGLU's gradients from the dX accumulators (reference: linear_grad_input, then
+// silu_mul_backward), including a GPU's unrolled stores. Both: 32-row blocks, both weight layouts,
+// an f16 weight, and the tiled variant's route through scratch.
+
+import { beforeAll, describe, expect, it } from "vitest";
+import type { MatmulVariant } from "../../src/codegen/wgsl/index.js";
+import type { Attrs } from "../../src/ir/index.js";
+import type { Device } from "../../src/runtime/device/index.js";
+import { randomF32, testDevice } from "./helpers.js";
+import { checkOp, f32t, type TestTensor } from "./lowered.js";
+
+let dev: Device;
+beforeAll(async () => {
+  dev = await testDevice();
+});
+
+const TOL = { atol: 1e-4, rtol: 1e-4 };
+const weight = (shape: number[], f16: boolean | undefined, data: Float32Array): TestTensor => ({ dtype: f16 ? "f16" : "f32", shape, data });
+
+interface ForwardCase {
+  M: number;
+  K: number;
+  N: number;
+  transposed?: boolean;
+  residual: boolean;
+  f16?: boolean;
+  variant?: MatmulVariant;
+  kernels: number;
+}
+
+const FORWARD: ForwardCase[] = [
+  { M: 40, K: 44, N: 36, residual: true, kernels: 1 },
+  { M: 13, K: 9, N: 10, residual: false, transposed: true, kernels: 1 },
+  { M: 520, K: 24, N: 64, residual: true, f16: true, kernels: 1 },
+  { M: 11, K: 20, N: 17, residual: true, variant: "tiled", kernels: 2 },
+];
+
+const forwardName = (c: ForwardCase) => `M=${c.M} K=${c.K} N=${c.N}${c.transposed ? " w [K,N]" : ""}${c.residual ? " residual" : ""}${c.f16 ? " f16 weight" : ""} (${c.variant ?? "register"})`;
+
+describe.each(FORWARD.map((c) => [forwardName(c), c] as const))("silu_mul_linear %s", (_, c) => {
+  it("matches the reference", async () => {
+    if (c.f16) expect(dev.caps.f16).toBe(true);
+    const seed = c.M + 3 * c.N + 7 * c.K;
+    const ins: TestTensor[] = [
+      f32t([c.M, c.K], randomF32(c.M * c.K, seed).map((x) => 4 * x)),
+      weight(c.transposed ? [c.K, c.N] : [c.N, c.K], c.f16, randomF32(c.N * c.K, seed + 1)),
+      f32t([c.M, c.K], randomF32(c.M * c.K, seed + 2)),
+    ];
+    if (c.residual) ins.push(f32t([c.M, c.N], randomF32(c.M * c.N, seed + 3)));
+    const attrs: Attrs = { residual: c.residual, ...(c.transposed ? { transposed: true } : {}) };
+    const { lowered } = await checkOp(dev, "silu_mul_linear", ins, attrs, TOL, undefined, {}, c.variant);
+    expect(lowered.kernels).toHaveLength(c.kernels);
+  });
+});
+
+interface BackwardCase {
+  /** Rows, the activation's width (dX's columns) and dy's width. */
+  M: number;
+  F: number;
+  D: number;
+  transposed?: boolean;
+  f16?: boolean;
+  variant?: MatmulVariant;
+  /** Run as a GPU would (no shared rows, stores written out). */
+  gpu?: boolean;
+  kernels: number;
+}
+
+const BACKWARD: BackwardCase[] = [
+  { M: 40, F: 44, D: 36, kernels: 1 },
+  { M: 13, F: 9, D: 10, transposed: true, kernels: 1 },
+  { M: 520, F: 172, D: 64, f16: true, kernels: 1 },
+  { M: 21, F: 36, D: 12, gpu: true, kernels: 1 },
+  { M: 11, F: 17, D: 20, variant: "tiled", kernels: 2 },
+];
+
+const backwardName = (c: BackwardCase) => `M=${c.M} F=${c.F} D=${c.D}${c.transposed ? " w [F,D]" : ""}${c.f16 ? " f16 weight" : ""}${c.gpu ? " GPU form" : ""} (${c.variant ?? "register"})`;
+
+describe.each(BACKWARD.map((c) => [backwardName(c), c] as const))("linear_grad_silu_mul %s", (_, c) => {
+  it("matches the reference", async () => {
+    if (c.f16) expect(dev.caps.f16).toBe(true);
+    const seed = c.M + 5 * c.F + 11 * c.D;
+    const ins: TestTensor[] = [
+      f32t([c.M, c.D], randomF32(c.M * c.D, seed)),
+      weight(c.transposed ? [c.F, c.D] : [c.D, c.F], c.f16, randomF32(c.F * c.D, seed + 1)),
+      f32t([c.M, c.F], randomF32(c.M * c.F, seed + 2).map((x) => 4 * x)),
+      f32t([c.M, c.F], randomF32(c.M * c.F, seed + 3)),
+    ];
+    const attrs: Attrs = c.transposed ? { transposed: true } : {};
+    const { lowered } = await checkOp(dev, "linear_grad_silu_mul", ins, attrs, TOL, undefined, c.gpu ? { isCpu: false } : {}, c.variant);
+    expect(lowered.kernels).toHaveLength(c.kernels);
+  });
+});
