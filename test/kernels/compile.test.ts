@@ -4,7 +4,7 @@
 
 import { beforeAll, describe, expect, it } from "vitest";
 import type { KernelSpec } from "../../src/codegen/wgsl/index.js";
-import { compileKernels, distinctKernels, keepMesaCacheWithPefc, mesaDiskCacheEnabled, type Device } from "../../src/runtime/device/index.js";
+import { compileKernels, distinctKernels, keepMesaCacheWithPefc, mesaDiskCacheEnabled, spareLlvmpipeWorkers, type Device } from "../../src/runtime/device/index.js";
 import { testDevice } from "./helpers.js";
 
 let dev: Device;
@@ -79,5 +79,19 @@ describe("Mesa's shader cache folder", () => {
       expect(off["MESA_SHADER_CACHE_DIR"]).toBeUndefined();
     }
     expect(mesaDiskCacheEnabled({ MESA_SHADER_CACHE_DISABLE: "false" })).toBe(true);
+  });
+});
+
+describe("llvmpipe's workers", () => {
+  it("are twice the cores (at most 32) unless the user set LP_NUM_THREADS", () => {
+    const env: NodeJS.ProcessEnv = {};
+    expect(spareLlvmpipeWorkers(env, 2)).toBe("4");
+    expect(env["LP_NUM_THREADS"]).toBe("4");
+    expect(spareLlvmpipeWorkers({}, 64)).toBe("32");
+    const mine: NodeJS.ProcessEnv = { LP_NUM_THREADS: "3" };
+    expect(spareLlvmpipeWorkers(mine, 2)).toBe("3");
+    expect(mine["LP_NUM_THREADS"]).toBe("3");
+    // This process's device was opened with the value in force.
+    expect(Number(process.env["LP_NUM_THREADS"])).toBeGreaterThan(0);
   });
 });

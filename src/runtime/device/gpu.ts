@@ -4,6 +4,7 @@
 // in a module-level map for the life of the process and are never dropped.
 
 import { create, globals } from "webgpu";
+import { spareLlvmpipeWorkers } from "./llvmpipe-threads.js";
 import { keepMesaCacheWithPefc } from "./shader-cache.js";
 
 let globalsInstalled = false;
@@ -41,7 +42,10 @@ export function gpuInstance(flags: readonly string[]): GPU {
   const key = flags.join(" ");
   let gpu = instances.get(key);
   if (!gpu) {
-    if (instances.size === 0) keepMesaCacheWithPefc();
+    if (instances.size === 0) {
+      keepMesaCacheWithPefc();
+      spareLlvmpipeWorkers();
+    }
     gpu = create([...flags]);
     instances.set(key, gpu);
   }

@@ -14,5 +14,6 @@ export { chooseMatmulVariant, measureMatmul, type ChooseOptions, type VariantCho
 export { defaultKernelCacheFile, readChoice, writeChoice, type CachedChoice } from "./kernel-cache.js";
 export { compileKernels, distinctKernels, type CompileOptions, type CompileReport } from "./compile.js";
 export { keepMesaCacheWithPefc, mesaDiskCacheEnabled } from "./shader-cache.js";
+export { spareLlvmpipeWorkers } from "./llvmpipe-threads.js";
 export { pefcCacheDir } from "./kernel-cache.js";
 export { paceDawnEvents, pacingActive, pacingDisabled, PACING_SPIN_MS } from "./event-pacing.js";
