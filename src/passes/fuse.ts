@@ -53,27 +53,53 @@ function fusedAttrs(base: Op): Op["attrs"] {
   return { ...(base.attrs.transposed === true ? { transposed: true } : {}), bias: base.inputs.length > 2, residual: false };
 }
 
+/** What a rewrite of one op sees: readers, producers, the ops' places, and the ops already absorbed. */
+interface Scene {
+  u: Uses;
+  prod: Map<string, Op>;
+  index: Map<Op, number>;
+  dead: Set<Op>;
+}
+
+/**
+ * Visits every op; `fold` rewrites it in place and returns the ops it absorbs (removed at the
+ * end), or undefined to leave it.
+ */
+function rewriteEach(g: Graph, fold: (op: Op, s: Scene) => Op[] | undefined): number {
+  const s: Scene = { u: uses(g), prod: producersOf(g), index: new Map(g.ops.map((o, i) => [o, i])), dead: new Set() };
+  let n = 0;
+  for (const op of g.ops) {
+    if (s.dead.has(op)) continue;
+    const absorbed = fold(op, s);
+    if (!absorbed) continue;
+    for (const o of absorbed) s.dead.add(o);
+    n++;
+  }
+  g.ops = g.ops.filter((o) => !s.dead.has(o));
+  return n;
+}
+
+/** The op defining `v` when `reader` alone reads it and no rewrite has absorbed it. */
+function liveProducer(v: string, reader: Op, s: Scene): Op | undefined {
+  const p = soleProducer(v, reader, s.u, s.prod);
+  return p && !s.dead.has(p) ? p : undefined;
+}
+
+const unscaled = (op: Op): boolean => op.attrs.alpha === undefined || op.attrs.alpha === 1;
+
 /**
  * Visits every add with each operand order; `fold` returns the ops the add absorbs (after turning
  * the add into the fused op), or undefined to leave it. Absorbed ops are removed at the end.
  */
 function rewriteAdds(g: Graph, fold: (add: Op, first: string, second: string, u: Uses, prod: Map<string, Op>, dead: Set<Op>) => Op[] | undefined): number {
-  let n = 0;
-  const u = uses(g);
-  const prod = producersOf(g);
-  const dead = new Set<Op>();
-  for (const add of g.ops) {
-    if (add.op !== "add" || dead.has(add)) continue;
+  return rewriteEach(g, (add, s) => {
+    if (add.op !== "add") return undefined;
     for (const [a, b] of [[0, 1], [1, 0]] as const) {
-      const absorbed = fold(add, add.inputs[a]!, add.inputs[b]!, u, prod, dead);
-      if (!absorbed) continue;
-      for (const op of absorbed) dead.add(op);
-      n++;
-      break;
+      const absorbed = fold(add, add.inputs[a]!, add.inputs[b]!, s.u, s.prod, s.dead);
+      if (absorbed) return absorbed;
     }
-  }
-  g.ops = g.ops.filter((o) => !dead.has(o));
-  return n;
+    return undefined;
+  });
 }
 
 /**
@@ -176,40 +202,6 @@ function fuseSwiglu(g: Graph): number {
   g.ops = g.ops.filter((o) => !dead.has(o) || replace.has(o)).map((o) => replace.get(o) ?? o);
   return n;
 }
-
-/** What a rewrite of one op sees: readers, producers, the ops' places, and the ops already absorbed. */
-interface Scene {
-  u: Uses;
-  prod: Map<string, Op>;
-  index: Map<Op, number>;
-  dead: Set<Op>;
-}
-
-/**
- * Visits every op; `fold` rewrites it in place and returns the ops it absorbs (removed at the
- * end), or undefined to leave it.
- */
-function rewriteEach(g: Graph, fold: (op: Op, s: Scene) => Op[] | undefined): number {
-  const s: Scene = { u: uses(g), prod: producersOf(g), index: new Map(g.ops.map((o, i) => [o, i])), dead: new Set() };
-  let n = 0;
-  for (const op of g.ops) {
-    if (s.dead.has(op)) continue;
-    const absorbed = fold(op, s);
-    if (!absorbed) continue;
-    for (const o of absorbed) s.dead.add(o);
-    n++;
-  }
-  g.ops = g.ops.filter((o) => !s.dead.has(o));
-  return n;
-}
-
-/** The op defining `v` when `reader` alone reads it and no rewrite has absorbed it. */
-function liveProducer(v: string, reader: Op, s: Scene): Op | undefined {
-  const p = soleProducer(v, reader, s.u, s.prod);
-  return p && !s.dead.has(p) ? p : undefined;
-}
-
-const unscaled = (op: Op): boolean => op.attrs.alpha === undefined || op.attrs.alpha === 1;
 
 /**
  * linear or linear_fused (no bias, no LoRA term) whose input is a silu_mul read by nothing else →

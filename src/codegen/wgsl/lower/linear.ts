@@ -175,12 +175,16 @@ function linearGradInputSum(ctx: LowerContext): Lowered {
   return { kernels };
 }
 
+/** A WGSL function of f32 `params` returning the printed expression `e`. */
+function exprFunction(name: string, params: readonly string[], e: ReturnType<typeof printExpr>): string {
+  return [`fn ${name}(${params.map((q) => `${q}: f32`).join(", ")}) -> f32 {`, ...e.lets.map((l) => `  ${l}`), `  return ${e.value};`, `}`].join("\n");
+}
+
 /** silu(a)·b by SILU_MUL's forward, as functions of f32 and of vec4 (the silu_mul kernel's arithmetic). */
 function siluMulHelpers(): { helpers: string; scalar: (a: string, b: string) => string; vec4: (a: string, b: string) => string } {
   const e = printExpr(SILU_MUL.forward, { a: "a", b: "b" }, "t");
-  const fn = [`fn silu_mul_f(a: f32, b: f32) -> f32 {`, ...e.lets.map((l) => `  ${l}`), `  return ${e.value};`, `}`].join("\n");
   const fn4 = `fn silu_mul_f4(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {\n  return vec4<f32>(silu_mul_f(a.x, b.x), silu_mul_f(a.y, b.y), silu_mul_f(a.z, b.z), silu_mul_f(a.w, b.w));\n}`;
-  return { helpers: [e.helpers, fn, fn4].filter((h) => h).join("\n"), scalar: (a, b) => `silu_mul_f(${a}, ${b})`, vec4: (a, b) => `silu_mul_f4(${a}, ${b})` };
+  return { helpers: [e.helpers, exprFunction("silu_mul_f", ["a", "b"], e), fn4].filter((h) => h).join("\n"), scalar: (a, b) => `silu_mul_f(${a}, ${b})`, vec4: (a, b) => `silu_mul_f4(${a}, ${b})` };
 }
 
 /**
@@ -217,10 +221,11 @@ function siluMulLinear(ctx: LowerContext): Lowered {
 
 /** SILU_MUL's gradients toward gate and up as f32 functions of (gate, up, dy). */
 function siluMulGradHelpers(): string {
-  const fn = (name: string, e: ReturnType<typeof printExpr>) => [`fn ${name}(a: f32, b: f32, dy: f32) -> f32 {`, ...e.lets.map((l) => `  ${l}`), `  return ${e.value};`, `}`].join("\n");
-  const dg = printExpr(SILU_MUL.gradGate, { a: "a", b: "b", dy: "dy" }, "t");
-  const du = printExpr(SILU_MUL.gradUp, { a: "a", b: "b", dy: "dy" }, "t");
-  return [...new Set([dg.helpers, du.helpers].filter((h) => h))].concat(fn("silu_mul_dgate", dg), fn("silu_mul_dup", du)).join("\n");
+  const vars = { a: "a", b: "b", dy: "dy" };
+  const dg = printExpr(SILU_MUL.gradGate, vars, "t");
+  const du = printExpr(SILU_MUL.gradUp, vars, "t");
+  const params = ["a", "b", "dy"];
+  return [...new Set([dg.helpers, du.helpers].filter((h) => h)), exprFunction("silu_mul_dgate", params, dg), exprFunction("silu_mul_dup", params, du)].join("\n");
 }
 
 /**
@@ -252,22 +257,19 @@ function linearGradSiluMul(ctx: LowerContext): Lowered {
     });
     return { kernels: [dh, bwd], scratch: [4 * M * K] };
   }
+  // gate and up are loaded as residuals are (per row where rows are shared), then combined with dh.
   const gate = residualInput("in2", K, ctx.caps, "gt");
   const up = residualInput("in3", K, ctx.caps, "up");
+  const loads = residualEpilogue(gate, up);
   const epilogue: Epilogue = {
+    ...loads,
     // out1 is stored at C's indices, so it takes C's view (vec4 when the row length allows).
-    bindings: [gate.binding, up.binding, { name: "out1", type: K % 4 === 0 ? "array<vec4<f32>>" : "array<f32>", access: "read_write", elem: "f32" }],
+    bindings: [...loads.bindings!, { name: "out1", type: K % 4 === 0 ? "array<vec4<f32>>" : "array<f32>", access: "read_write", elem: "f32" }],
     helpers,
-    prepare: (rows, _cols, shared) => {
-      gate.begin(rows, shared);
-      up.begin(rows, shared);
-      return "";
-    },
-    prepareRow: (i, cols) => [...gate.row(i, cols), ...up.row(i, cols)].join("\n"),
     apply: (v, m, n, pos) => `silu_mul_dgate(${gate.term(m, n, pos)}, ${up.term(m, n, pos)}, ${v})`,
     second: { name: "out1", apply: (v, m, n, pos) => `silu_mul_dup(${gate.term(m, n, pos)}, ${up.term(m, n, pos)}, ${v})` },
     looped: {
-      row: (m, cols) => [...gate.loopRow(m, cols), ...up.loopRow(m, cols)].join("\n"),
+      row: loads.looped!.row!,
       apply: (v, m, n, col) => `silu_mul_dgate(${gate.loopTerm(m, n, col)}, ${up.loopTerm(m, n, col)}, ${v})`,
       second: (v, m, n, col) => `silu_mul_dup(${gate.loopTerm(m, n, col)}, ${up.loopTerm(m, n, col)}, ${v})`,
     },

@@ -144,7 +144,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   function loadA(s: Seg, kb: string, k4: string, w: number): ALoads {
     if (sg > 0) return loadSharedA(s, kb, k4, w);
     const st: string[] = [];
-    const { A, tag } = s;
+    const { tag } = s;
     const K = s.kName;
     if (w === 4 && s.aVec && p.aLayout === "mk") {
       for (const r of R) st.push(`let a${r} = ${readA(s, `${tag}ab${r} + ${k4}`, true)};`);
@@ -165,7 +165,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   // Rows are broadcast one at a time next to their updates, so only one row's values are live.
   function loadSharedA(s: Seg, kb: string, k4: string, w: number): ALoads {
     const st: string[] = [];
-    const { A, tag } = s;
+    const { tag } = s;
     const K = s.kName;
     if (w === 4 && s.aVec) {
       for (const j of J) st.push(`let av${j} = ${readA(s, `${tag}lb${j} + ${k4}`, true)};`);
@@ -205,9 +205,9 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
       }
     return { stmts: st, at: (c, i) => `b${c}_${i}` };
   }
-  function step(sg_: Seg, kb: string, k4: string, w: number): string[] {
-    const a = loadA(sg_, kb, k4, w);
-    const b = loadB(sg_, kb, k4, w);
+  function step(seg: Seg, kb: string, k4: string, w: number): string[] {
+    const a = loadA(seg, kb, k4, w);
+    const b = loadB(seg, kb, k4, w);
     const s = [...a.stmts, ...b.stmts];
     const update = (r: number, i: number) => {
       for (const q of Q) {

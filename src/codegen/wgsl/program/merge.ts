@@ -18,7 +18,7 @@
 import type { DeviceCaps } from "../caps.js";
 import { storageBufferLimit } from "../caps.js";
 import type { KernelBinding, KernelSpec } from "../kernel.js";
-import { renderModule, u32 } from "../render.js";
+import { indent, renderModule, u32 } from "../render.js";
 import type { Command, DispatchCmd, Slice } from "./types.js";
 
 /** The entry builtins a merged kernel can hand on, and the WGSL that gives each to kernel `i`. */
@@ -114,7 +114,7 @@ export function mergeKernels(ks: readonly KernelSpec[], caps: DeviceCaps): Kerne
     needSl ||= params.some((q) => q.builtin === "subgroup_invocation_id");
     needSgs ||= params.some((q) => q.builtin === "subgroup_size");
     if (own < wg && usesSubgroups(k)) narrowSubgroups = true;
-    helpers.push(`fn ${prefix}main(${params.map((q) => `${q.name}: ${q.type}`).join(", ")}) {\n${indentBody(rename(p.body.trim()))}\n}`);
+    helpers.push(`fn ${prefix}main(${params.map((q) => `${q.name}: ${q.type}`).join(", ")}) {\n${indent(rename(p.body.trim()), "  ")}\n}`);
     const n = groupsOf(k.dispatch);
     const call = `${prefix}main(${params.map((q) => BUILTINS[q.builtin]!(i)).join(", ")});`;
     const local = `let w${i} = mw_w - ${u32(start)};`;
@@ -155,13 +155,6 @@ export function mergeKernels(ks: readonly KernelSpec[], caps: DeviceCaps): Kerne
   };
 }
 
-function indentBody(s: string): string {
-  return s
-    .split("\n")
-    .map((l) => (l.length ? "  " + l : l))
-    .join("\n");
-}
-
 /** What a command reads and writes. */
 interface Access {
   slice: Slice;
@@ -176,7 +169,8 @@ export function accesses(c: Command, kernels: readonly KernelSpec[]): Access[] {
 export const overlap = (a: Slice, b: Slice): boolean => a.buffer === b.buffer && a.offset < b.offset + b.bytes && b.offset < a.offset + a.bytes;
 
 interface Group {
-  cmds: Command[];
+  /** Indices into the command list. */
+  idx: number[];
   access: Access[];
   /** Dispatches of mergeable kernels only, nothing else joins. */
   open: boolean;
@@ -193,7 +187,7 @@ function conflicts(g: Group, acc: readonly Access[]): boolean {
  */
 export function planMerges(cmds: readonly Command[], kernels: readonly KernelSpec[], caps: DeviceCaps): number[][] {
   const limit = storageBufferLimit(caps);
-  const groups: (Group & { idx: number[] })[] = [];
+  const groups: Group[] = [];
   const specOf = (c: Command) => (c.kind === "dispatch" ? kernels[c.kernel]! : undefined);
   cmds.forEach((c, ci) => {
     const acc = accesses(c, kernels);
@@ -210,16 +204,15 @@ export function planMerges(cmds: readonly Command[], kernels: readonly KernelSpe
       for (let i = last + 1; i < groups.length && !joined; i++) {
         const g = groups[i]!;
         if (!g.open) continue;
-        const specs = [...g.cmds.map((x) => specOf(x)!), spec!];
+        const specs = [...g.idx.map((x) => specOf(cmds[x]!)!), spec!];
         if (specs.reduce((a, k) => a + k.bindings.length, 0) > limit || !lanesFit(specs, caps)) continue;
         const total = specs.reduce((a, k) => a + groupsOf(k.dispatch), 0);
         if (Math.ceil(total / caps.maxWorkgroupsPerDimension) > caps.maxWorkgroupsPerDimension) continue;
-        g.cmds.push(c);
         g.idx.push(ci);
         g.access.push(...acc);
         joined = true;
       }
-    if (!joined) groups.push({ cmds: [c], idx: [ci], access: [...acc], open });
+    if (!joined) groups.push({ idx: [ci], access: [...acc], open });
   });
   return groups.map((g) => g.idx);
 }

@@ -24,23 +24,20 @@ export class BufferPool {
    */
   take(bytes: number): BufferDecl {
     const need = alignUp(Math.max(bytes, 4), BINDING_ALIGN);
-    const older = [...this.free].filter((b) => !this.recent.has(b));
-    const fit = (bs: BufferDecl[]) => bs.reduce<BufferDecl | undefined>((best, b) => (b.bytes >= need && (!best || b.bytes < best.bytes) ? b : best), undefined);
-    const largest = (bs: BufferDecl[]) => bs.reduce<BufferDecl | undefined>((best, b) => (!best || b.bytes > best.bytes ? b : best), undefined);
-    let best = fit(older);
-    if (!best) {
-      best = largest(older);
-      if (best) best.bytes = need;
-    }
+    // The smallest free buffer of `bs` that holds `need`, else the largest of them grown to it.
+    const reuse = (bs: BufferDecl[]): BufferDecl | undefined => {
+      const holds = bs.filter((b) => b.bytes >= need);
+      if (holds.length) return holds.reduce((x, b) => (b.bytes < x.bytes ? b : x));
+      if (!bs.length) return undefined;
+      const grown = bs.reduce((x, b) => (b.bytes > x.bytes ? b : x));
+      grown.bytes = need;
+      return grown;
+    };
+    const free = [...this.free];
+    let best = reuse(free.filter((b) => !this.recent.has(b)));
     // A small new buffer (at most 1/16 of the pool so far) before a recent one.
-    const pooled = this.all.reduce((n, b) => n + b.bytes, 0);
-    if (!best && need * 16 <= pooled) best = this.add(need);
-    best ??= fit([...this.recent].filter((b) => this.free.has(b)));
-    if (!best) {
-      best = largest([...this.recent].filter((b) => this.free.has(b)));
-      if (best) best.bytes = need;
-    }
-    best ??= this.add(need);
+    if (!best && need * 16 <= this.all.reduce((n, b) => n + b.bytes, 0)) best = this.add(need);
+    best ??= reuse(free.filter((b) => this.recent.has(b))) ?? this.add(need);
     this.free.delete(best);
     return best;
   }
