@@ -65,6 +65,8 @@ export interface KernelParts {
   consts?: Record<string, number | string>;
   helpers?: string;
   workgroupVars?: readonly string[];
+  /** The body or helpers call subgroup builtins (`enable subgroups`). */
+  subgroups?: boolean;
   flops?: number;
 }
 
@@ -73,7 +75,7 @@ export function kernel(p: KernelParts): KernelSpec {
   const g = grid(p.groups, p.caps);
   const usesF16 = p.bindings.some((b) => b.dtype === "f16");
   const parts: ModuleParts = {
-    enables: enablesFor(p.caps, usesF16),
+    enables: enablesFor(p.caps, usesF16, p.subgroups === true),
     bindings,
     consts: { WG: p.workgroupSize, ...p.consts },
     ...(p.helpers ? { helpers: p.helpers } : {}),

@@ -9,6 +9,7 @@
  * (g = dloss / count in tmp0). Labels outside [0, V) count as ignored; the reference rejects them.
  */
 import { input, kernel, load, mapKernel, output, RED_VAR, scratch, wgSum, type BindingDecl } from "../kernels/common.js";
+import { sharedLoadLanes } from "../caps.js";
 import { registerLowerings } from "./registry.js";
 import type { LowerContext, Lowering, TensorArg } from "./types.js";
 
@@ -22,17 +23,39 @@ function shape(ctx: LowerContext): { B: number; T: number; V: number; rows: numb
   return { B, T, V, rows: B * T, ignore: `${ig}i`, logits };
 }
 
-/** (max, Σ exp(x − max)) of logits row `off`, by one thread (`lid` unused). */
-const rowStatsSerial = (logits: TensorArg): string => `
+/** Logits a thread takes per step of the serial online max/sum. */
+const CHUNK = 8;
+
+/**
+ * (max, Σ exp(x − max)) of logits row `off`, by one thread (`lid` unused). Each step takes CHUNK
+ * logits, rescales the running sum once to their max and adds their exps: CHUNK + 1 exps for
+ * CHUNK logits and no branch on the data (a SIMD thread runs both sides of a divergent branch,
+ * which costs two exps a logit).
+ */
+const rowStatsSerial = (logits: TensorArg, V: number): string => {
+  const J = Array.from({ length: CHUNK }, (_, j) => j);
+  const x = (i: string): string => load("in0", logits.dtype, i);
+  const tree = (xs: string[]): string => (xs.length === 1 ? xs[0]! : `max(${tree(xs.slice(0, xs.length >> 1))}, ${tree(xs.slice(xs.length >> 1))})`);
+  const full = Math.floor(V / CHUNK) * CHUNK;
+  return `
 fn row_stats(off: u32, lid: u32) -> vec2<f32> {
   var m = -3.0e38;
   var s = 0.0;
-  for (var v = 0u; v < V; v = v + 1u) {
-    let x = ${load("in0", logits.dtype, "off + v")};
-    if (x > m) { s = s * exp(m - x) + 1.0; m = x; } else { s = s + exp(x - m); }
+  for (var v = 0u; v < ${full}u; v = v + ${CHUNK}u) {
+${J.map((j) => `    let x${j} = ${x(`off + v + ${j}u`)};`).join("\n")}
+    let mb = max(m, ${tree(J.map((j) => `x${j}`))});
+    s = s * exp(m - mb) + ${J.map((j) => `exp(x${j} - mb)`).join(" + ")};
+    m = mb;
+  }
+  for (var v = ${full}u; v < V; v = v + 1u) {
+    let x = ${x("off + v")};
+    let mb = max(m, x);
+    s = s * exp(m - mb) + exp(x - mb);
+    m = mb;
   }
   return vec2<f32>(m, s);
 }`;
+};
 
 /** (max, Σ exp(x − max)) of logits row `off`, merged across the workgroup. */
 const rowStats = (logits: TensorArg): string => `
@@ -79,8 +102,12 @@ if (t + 1u < T) { y = in1[row + 1u]; }
 if (y < 0 || y >= i32(V)) { y = IGNORE; }
 let off = row * V;`;
 
-/** The target-row test every kernel shares, for the count kernels (one thread per row). */
-const COUNTED = "(r % T + 1u < T) && in1[r + 1u] != IGNORE && in1[r + 1u] >= 0 && in1[r + 1u] < i32(V)";
+/**
+ * 1.0 when row r's target is counted, for the count kernels (one thread per row): one label read
+ * (clamped in range; the last position's is not counted) and no short-circuit branches.
+ */
+const COUNTED = `select(0.0, 1.0, (r % T + 1u < T) & (yc != IGNORE) & (yc >= 0) & (yc < i32(V)))`;
+const COUNTED_LABEL = "let yc = in1[min(r + 1u, ROWS - 1u)];";
 
 /**
  * A kernel over rows. `body` is written for the workgroup-per-row form: it reads its thread as
@@ -97,7 +124,7 @@ function rowKernel(ctx: LowerContext, label: string, bindings: BindingDecl[], bo
       n: s.rows,
       bindings,
       consts,
-      helpers: rowStatsSerial(s.logits),
+      helpers: rowStatsSerial(s.logits, s.V),
       body: `let row = i;\n${TARGET_SERIAL}\n${body.replaceAll("LID", "0u").replaceAll("STEP", "1u")}`,
       flops: 4 * s.rows * s.V,
     });
@@ -115,17 +142,24 @@ function rowKernel(ctx: LowerContext, label: string, bindings: BindingDecl[], bo
   });
 }
 
+/**
+ * A one-workgroup kernel over all rows; `body` strides rows by WG from `lid` and totals with
+ * wg_sum. On a CPU adapter with a fixed subgroup size the workgroup is one subgroup and wg_sum is
+ * subgroupAdd: a 256-wide barrier tree there is a coroutine switch per level for each of 32 SIMD
+ * slices (about 0.1 ms for a few thousand additions), and without barriers the kernel can share a
+ * dispatch with others (program/merge.ts).
+ */
 function singleKernel(ctx: LowerContext, label: string, bindings: BindingDecl[], body: string): ReturnType<typeof kernel> {
   const s = shape(ctx);
+  const sg = sharedLoadLanes(ctx.caps);
   return kernel({
-    label: `${label}_${s.rows}`,
+    label: `${label}_${s.rows}${sg ? "_sg" : ""}`,
     caps: ctx.caps,
     bindings,
-    workgroupSize: 256,
+    workgroupSize: sg || 256,
     groups: 1,
     consts: { T: s.T, V: s.V, ROWS: s.rows, IGNORE: s.ignore },
-    workgroupVars: [RED_VAR],
-    helpers: wgSum(bindings[0]!.name),
+    ...(sg ? { helpers: "fn wg_sum(v: f32, lid: u32) -> f32 { return subgroupAdd(v); }", subgroups: true } : { workgroupVars: [RED_VAR], helpers: wgSum(bindings[0]!.name) }),
     body,
   });
 }
@@ -172,7 +206,10 @@ const crossEntropyBackward: Lowering = (ctx) => {
     "cross_entropy_bwd_count",
     [input(1, "i32"), input(2, dloss.dtype), scratch(0)],
     `var c = 0.0;
-for (var r = lid; r < ROWS; r = r + WG) { if (${COUNTED}) { c = c + 1.0; } }
+for (var r = lid; r < ROWS; r = r + WG) {
+  ${COUNTED_LABEL}
+  c = c + ${COUNTED};
+}
 let count = wg_sum(c, lid);
 if (lid == 0u) { tmp0[0] = select(0.0, ${load("in2", dloss.dtype, "0u")} / count, count > 0.0); }`,
   );
@@ -186,10 +223,10 @@ if (lid == 0u) { tmp0[0] = select(0.0, ${load("in2", dloss.dtype, "0u")} / count
   return;
 }
 let st = row_stats(off, LID);
-let lg = log(st.y);
+let lse = st.x + log(st.y);
 let g = tmp0[0];
 for (var v = LID; v < V; v = v + STEP) {
-  let p = g * exp(${X("off + v")} - st.x - lg);
+  let p = g * exp(${X("off + v")} - lse);
   out0[off + v] = select(p, p - g, v == u32(y));
 }`,
   );
