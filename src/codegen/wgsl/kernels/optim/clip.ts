@@ -73,15 +73,20 @@ export function zeroKernel(name: string, slot: number): KernelSpec {
   return spec(`zero_${slot}`, wgsl, bindings, [1, 1, 1], 1, 0);
 }
 
-/** norm[0] = sqrt(acc[accSlot]); coef[coefSlot] = min(max_norm / (norm + 1e-6), 1). */
-export function clipFinishKernel(maxNorm: number, acc: string, accSlot: number, norm: string, coef: string, coefSlot: number): KernelSpec {
+/** Statements: norm[0] = sqrt(sumsq); coef[coefSlot] = min(max_norm / (norm + 1e-6), 1). */
+export function clipFinishBody(maxNorm: number, sumsq: string, norm: string, coef: string, coefSlot: number): string {
   if (!(maxNorm > 0) || !Number.isFinite(maxNorm)) throw new Error(`clip_grad_norm: max_norm ${maxNorm}`);
-  const bindings = [buffer(0, acc, "read_write"), buffer(1, norm, "read_write")];
-  if (coef !== acc) bindings.push(buffer(2, coef, "read_write"));
-  const body = `
-let total = sqrt(${acc}[${accSlot}u]);
+  return `
+let total = sqrt(${sumsq});
 ${norm}[0] = total;
 ${coef}[${coefSlot}u] = min(${f32(maxNorm)} / (total + 1e-6), 1.0);`;
+}
+
+/** norm[0] = sqrt(acc[accSlot]); coef[coefSlot] = min(max_norm / (norm + 1e-6), 1). */
+export function clipFinishKernel(maxNorm: number, acc: string, accSlot: number, norm: string, coef: string, coefSlot: number): KernelSpec {
+  const body = clipFinishBody(maxNorm, `${acc}[${accSlot}u]`, norm, coef, coefSlot);
+  const bindings = [buffer(0, acc, "read_write"), buffer(1, norm, "read_write")];
+  if (coef !== acc) bindings.push(buffer(2, coef, "read_write"));
   const wgsl = renderModule({ bindings, entryPoint: "main", workgroupSize: [1, 1, 1], params: [], body });
   return spec(`clip_finish_${maxNorm}`, wgsl, bindings, [1, 1, 1], 1, 0);
 }

@@ -8,10 +8,10 @@
 // coef[0] as they are read, so clip_grad_norm over the packed gradients costs the two small norm
 // kernels of fusedGradNormKernels and no pass of its own.
 
-import { BASELINE_CAPS, type DeviceCaps } from "../../caps.js";
+import { BASELINE_CAPS, sharedLoadLanes, type DeviceCaps } from "../../caps.js";
 import type { KernelBinding, KernelSpec } from "../../kernel.js";
 import { f32, renderModule } from "../../render.js";
-import { clipFinishKernel, CHUNK } from "./clip.js";
+import { clipFinishBody, clipFinishKernel, CHUNK } from "./clip.js";
 import { adamElement, adamScalars, checkAdam, ONE_MINUS_POW, sgdElement } from "./math.js";
 import { REDUCE_THREADS, treeReduce, TREE_VAR } from "./reduce.js";
 import { buffer, elementGrid, ELEMENT_THREADS } from "./update.js";
@@ -190,6 +190,60 @@ export function fusedGradNormKernels(params: readonly ParamSegment[], maxNorm: n
   const groups = Math.ceil(total / CHUNK);
   if (groups > caps.maxWorkgroupsPerDimension) throw new Error(`fused grad norm: ${total} elements need more than one dispatch row`);
   const pb = [buffer(0, N.grads, "read"), buffer(1, N.partials, "read_write")];
+  const one = (label: string, wgsl: string, bindings: KernelBinding[], dispatch: [number, number, number], threads: number): KernelSpec => ({
+    label,
+    wgsl,
+    entryPoint: "main",
+    workgroupSize: [threads, 1, 1],
+    dispatch,
+    bindings,
+    flops: 0,
+  });
+  // On a CPU adapter with a fixed subgroup size, each workgroup is one subgroup that sums by
+  // subgroupAdd, and one subgroup folds the partials and finishes: a 256-wide barrier tree there
+  // costs a coroutine switch per level for each of 32 SIMD slices (the fold and finish took
+  // about 0.3 ms of a stories260K step as two dispatches).
+  const sg = sharedLoadLanes(caps);
+  if (sg) {
+    const params = ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"];
+    const partialSg = renderModule({
+      enables: ["subgroups"],
+      bindings: pb,
+      helpers: seg.helpers,
+      entryPoint: "main",
+      workgroupSize: [sg, 1, 1],
+      params,
+      body: `
+let base = wid.x * ${CHUNK}u;
+var part = 0.0;
+for (var i = base + lid; i < min(base + ${CHUNK}u, ${total}u); i += ${sg}u) {
+  ${seg.lookup.replace(/\n/g, "\n  ")}
+  let g = ${N.grads}[o];
+  part += g * g;
+}
+let sum = subgroupAdd(part);
+if (lid == 0u) { ${N.partials}[wid.x] = sum; }`,
+    });
+    const fb = [buffer(0, N.partials, "read_write"), buffer(1, N.norm, "read_write"), buffer(2, N.coef, "read_write")];
+    const finish = renderModule({
+      enables: ["subgroups"],
+      bindings: fb,
+      entryPoint: "main",
+      workgroupSize: [sg, 1, 1],
+      params,
+      body: `
+var part = 0.0;
+for (var i = lid; i < ${groups}u; i += ${sg}u) { part += ${N.partials}[i]; }
+let sumsq = subgroupAdd(part);
+if (lid == 0u) {
+  ${N.partials}[${groups}u] = sumsq;${clipFinishBody(maxNorm, "sumsq", N.norm, N.coef, 0).replace(/\n/g, "\n  ")}
+}`,
+    });
+    return {
+      kernels: [one(`fused_sumsq_${total}_sg`, partialSg, pb, [groups, 1, 1], sg), one(`fused_sumsq_finish_${groups}_sg`, finish, fb, [1, 1, 1], sg)],
+      partialsBytes: 4 * (groups + 1),
+    };
+  }
   const partial = renderModule({
     bindings: pb,
     helpers: seg.helpers,
@@ -223,15 +277,6 @@ ${treeReduce(N.partials)}
 if (lid == 0u) { ${N.partials}[${groups}u] = red[0]; }`,
   });
   const finish = clipFinishKernel(maxNorm, N.partials, groups, N.norm, N.coef, 0);
-  const one = (label: string, wgsl: string, bindings: KernelBinding[], dispatch: [number, number, number], threads: number): KernelSpec => ({
-    label,
-    wgsl,
-    entryPoint: "main",
-    workgroupSize: [threads, 1, 1],
-    dispatch,
-    bindings,
-    flops: 0,
-  });
   return {
     kernels: [one(`fused_sumsq_${total}`, partial, pb, [groups, 1, 1], REDUCE_THREADS), one(`fused_sumsq_fold_${groups}`, fold, fb, [1, 1, 1], REDUCE_THREADS), finish],
     partialsBytes: 4 * (groups + 1),
