@@ -2,11 +2,16 @@
 // narrower and one wider than the workgroup), an f16 weight, and backward with every combination
 // of requested gradients, on row counts that give one chunk and several chunks of dw/db partials,
 // and with the fuse pass's addend to dx.
-// Each case runs both row variants: a workgroup per row (GPUs) and a thread per row (CPU adapters).
+// Each case runs every row variant: a workgroup per row (GPUs), and on CPU adapters a few lanes
+// of a subgroup per row where the row is narrow and all f32 (64 wide: 4 lanes; 32: 2; 128: 8;
+// row counts that leave the last pass part-empty), else a thread per row; and a thread per row
+// again without subgroups, so the vec4 rows of that mode run too.
 
 import { beforeAll, describe, it } from "vitest";
 import type { Device } from "../../src/runtime/device/index.js";
 import { randomF32, ROW_VARIANTS, testDevice } from "./helpers.js";
+
+const VARIANTS = [...ROW_VARIANTS, ["thread per row without subgroups", { isCpu: true, subgroups: false }]] as const;
 import { checkOp, f32t, type TestTensor } from "./lowered.js";
 
 // Row statistics in f32 over up to 300 values; dw/db sum up to 130 rows.
@@ -29,9 +34,9 @@ const inputs = (shape: number[], seed: number): { x: TestTensor; w: TestTensor; 
   };
 };
 
-describe.each(ROW_VARIANTS)("%s", (_, caps) => {
+describe.each(VARIANTS)("%s", (_, caps) => {
   describe("forward", () => {
-    for (const shape of [[3, 5, 67], [130, 300]]) {
+    for (const shape of [[3, 5, 67], [130, 300], [9, 64], [37, 32], [3, 7, 128]]) {
       it(`rmsnorm and layernorm on ${JSON.stringify(shape)}`, async () => {
         const { x, w, b } = inputs(shape, shape[0]!);
         await checkOp(dev, "rmsnorm", [x, w], { eps: 1e-5 }, FWD_TOL, undefined, caps);
@@ -54,6 +59,15 @@ describe.each(ROW_VARIANTS)("%s", (_, caps) => {
       await checkOp(dev, "rmsnorm_backward", [l.x, l.w, l.dy], { eps: 1e-5, dx: true, dw: false }, BWD_TOL, undefined, caps);
     });
 
+    it("rmsnorm_backward and layernorm_backward on rows of 64: dx+dw, dx alone, dw alone", async () => {
+      const s = inputs([150, 64], 51);
+      for (const [op, db] of [["rmsnorm_backward", {}], ["layernorm_backward", { db: true }]] as const) {
+        await checkOp(dev, op, [s.x, s.w, s.dy], { eps: 1e-5, dx: true, dw: true, ...db }, BWD_TOL, undefined, caps);
+        await checkOp(dev, op, [s.x, s.w, s.dy], { eps: 1e-5, dx: true, dw: false, ...db }, BWD_TOL, undefined, caps);
+        await checkOp(dev, op, [s.x, s.w, s.dy], { eps: 1e-5, dx: false, dw: true, ...db }, BWD_TOL, undefined, caps);
+      }
+    });
+
     it("layernorm_backward dx+dw+db, dw+db alone on several chunks, db alone", async () => {
       const s = inputs([3, 5, 67], 31);
       await checkOp(dev, "layernorm_backward", [s.x, s.w, s.dy], { eps: 1e-5, dx: true, dw: true, db: true }, BWD_TOL, undefined, caps);
@@ -63,7 +77,7 @@ describe.each(ROW_VARIANTS)("%s", (_, caps) => {
     });
 
     // The fuse pass's residual gradient added to dx: odd rows, and rows of vec4s on CPU adapters.
-    for (const shape of [[3, 5, 67], [9, 64]]) {
+    for (const shape of [[3, 5, 67], [9, 64], [37, 32], [3, 7, 128]]) {
       it(`rmsnorm_backward and layernorm_backward adding to dx on ${JSON.stringify(shape)}`, async () => {
         const s = inputs(shape, 41 + shape[0]!);
         const add = f32t(shape, randomF32(s.x.data.length, 43 + shape[0]!));
