@@ -56,6 +56,19 @@ export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
     },
   }),
 
+  cross_entropy_grad: defineOp({
+    doc: "cross_entropy and its cross_entropy_backward in one pass over the logits: (loss, dlogits), the mean loss over counted tokens and dloss/count · (softmax(logits) − onehot(shifted label)) on counted rows, 0 elsewhere",
+    inputs: ["logits", "labels", "dloss"],
+    attrs: { ignore_index: { kind: "int" } },
+    infer: ([lg, lb, dl]) => {
+      const bad = first(f(lg!, "logits"), rank(lg!, 3, "logits"), lb!.dtype === "i32" ? undefined : `labels must be i32, got ${formatType(lb!)}`, f(dl!, "dloss"), rank(dl!, 0, "dloss"));
+      if (bad) return bad;
+      if (lb!.shape.length !== 2 || !dimEq(lb!.shape[0]!, lg!.shape[0]!) || !dimEq(lb!.shape[1]!, lg!.shape[1]!))
+        return `labels ${formatType(lb!)} must be [${String(lg!.shape[0])},${String(lg!.shape[1])}] to fit logits ${formatType(lg!)}`;
+      return [{ dtype: "f32", shape: [] }, { dtype: "f32", shape: lg!.shape }];
+    },
+  }),
+
   linear_grad_silu_mul: defineOp({
     doc: "(dgate, dup) of silu_mul for dh = dy·W (dy·Wᵀ when transposed): the down projection's dX with SwiGLU's backward applied as it is stored, so dh is never written",
     inputs: ["dy", "weight", "gate", "up"],

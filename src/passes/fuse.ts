@@ -15,7 +15,9 @@
  *  - gradient sums: add_grad over dX of several linear layers (q, k, v and the LoRA A's all read
  *    the same normed input) → linear_grad_input_sum, one matmul over every term's K instead of a
  *    matmul per term and a pass to add them;
- *  - residual gradients: add_grad(r, norm backward's dx) → the norm backward adding r as it stores dx.
+ *  - residual gradients: add_grad(r, norm backward's dx) → the norm backward adding r as it stores dx;
+ *  - the loss: cross_entropy with its backward → cross_entropy_grad, both from one pass over the
+ *    logits (the backward would read them again for the same row statistics).
  * An intermediate is removed only when nothing else reads it (no other op, output or saved
  * activation), so the graph computes exactly what it did.
  */
@@ -298,6 +300,49 @@ function fuseNormAdds(g: Graph): number {
   });
 }
 
+/**
+ * cross_entropy(logits, labels) and its cross_entropy_backward(logits, labels, dloss) →
+ * cross_entropy_grad at the forward's place: the loss and dlogits from one pass over the logits.
+ * dloss must exist there: made earlier, a graph input, or a constant (a `full` without inputs, the
+ * autodiff seed), which then moves to just before it.
+ */
+function fuseLossGrad(g: Graph): number {
+  let n = 0;
+  for (const bwd of [...g.ops]) {
+    if (bwd.op !== "cross_entropy_backward") continue;
+    const [logits, labels, dloss] = bwd.inputs as [string, string, string];
+    const fwd = g.ops.find((o) => o.op === "cross_entropy" && o.inputs[0] === logits && o.inputs[1] === labels && o.attrs.ignore_index === bwd.attrs.ignore_index);
+    if (!fwd) continue;
+    const seed = g.ops.find((o) => o.outputs.some((v) => v.name === dloss));
+    if (seed && g.ops.indexOf(seed) > g.ops.indexOf(fwd)) {
+      if (seed.op !== "full" || seed.inputs.length !== 0) continue;
+      g.ops.splice(g.ops.indexOf(seed), 1);
+      g.ops.splice(g.ops.indexOf(fwd), 0, seed);
+    } else if (!seed && !g.inputs.some((v) => v.name === dloss)) continue;
+    Object.assign(fwd, { op: "cross_entropy_grad", inputs: [logits, labels, dloss], outputs: [fwd.outputs[0]!, bwd.outputs[0]!] });
+    g.ops = g.ops.filter((o) => o !== bwd);
+    if (g.saved) g.saved = savedAfterLossGrad(g, fwd, [logits, labels], bwd.outputs[0]!.name);
+    n++;
+  }
+  return n;
+}
+
+/**
+ * `saved` (forward values the backward reads, in definition order) once the fused loss op makes
+ * dlogits in the forward: the backward starts at the first op after it making only gradients
+ * (autodiff's grad.* names); `dropped` stay only if it still reads them, dlogits joins if it does.
+ */
+function savedAfterLossGrad(g: Graph, fused: Op, dropped: readonly string[], dlogits: string): string[] {
+  const at = g.ops.indexOf(fused);
+  const from = g.ops.findIndex((o, i) => i > at && o.outputs.every((v) => v.name.startsWith("grad.")));
+  const later = (v: string): boolean => from >= 0 && g.ops.slice(from).some((o) => o.inputs.includes(v));
+  const kept = g.saved!.filter((v) => !dropped.includes(v) || later(v));
+  if (!later(dlogits) || kept.includes(dlogits)) return kept;
+  const order = new Map<string, number>(g.inputs.map((v, i) => [v.name, i - g.inputs.length]));
+  g.ops.forEach((o, i) => o.outputs.forEach((v) => order.set(v.name, i)));
+  return [...kept, dlogits].sort((a, b) => (order.get(a) ?? 0) - (order.get(b) ?? 0));
+}
+
 export interface FuseStats {
   lora: number;
   residual: number;
@@ -307,6 +352,7 @@ export interface FuseStats {
   normAdds: number;
   siluMulLinear: number;
   gradSiluMul: number;
+  lossGrad: number;
 }
 
 export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
@@ -319,7 +365,8 @@ export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
   const gradSiluMul = fuseGradSiluMul(g);
   const gradSums = fuseGradSums(g);
   const normAdds = fuseNormAdds(g);
-  return { graph: g, stats: { lora, residual, scales, swiglu, gradSums, normAdds, siluMulLinear, gradSiluMul } };
+  const lossGrad = fuseLossGrad(g);
+  return { graph: g, stats: { lora, residual, scales, swiglu, gradSums, normAdds, siluMulLinear, gradSiluMul, lossGrad } };
 }
 
 export function fuse(graph: Graph, ctx: PassContext): Graph {

@@ -65,7 +65,7 @@ describe("memory plan", () => {
     expect(once.some((o) => o.startsWith("adalora_orth_reg"))).toBe(true);
     expect(each.some((o) => o.startsWith("adalora_orth_reg"))).toBe(false);
     // Everything that reads the batch stays per micro-batch: embeddings, attention, the loss.
-    for (const o of ["embedding", "attention", "cross_entropy"]) {
+    for (const o of ["embedding", "attention", "cross_entropy_grad"]) {
       expect(each).toContain(o);
       expect(once).not.toContain(o);
     }

@@ -51,6 +51,9 @@ describe("fuse", () => {
       // Pre-norm blocks: each norm's dx joins the residual stream's gradient as it is stored.
       expect(stats.normAdds).toBeGreaterThanOrEqual(plain.profile!.dims.numLayers);
       expect(fused.graph!.ops.some((op) => op.op === "linear_grad_input_sum")).toBe(true);
+      // The loss and its backward in one op, also under AdaLoRA's regularised loss (its seed moves up).
+      expect(stats.lossGrad).toBe(1);
+      expect(fused.graph!.ops.filter((op) => op.op.startsWith("cross_entropy")).map((op) => op.op)).toEqual(["cross_entropy_grad"]);
       expect(fused.graph!.ops.length).toBeLessThan(plain.graph!.ops.length - stats.lora);
 
       const profile = profileFromConfig(builtinConfig(model)!, `builtin:${model}`);

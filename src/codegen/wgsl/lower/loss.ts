@@ -6,7 +6,9 @@
  * On a CPU adapter one thread owns a row instead (no barriers: each is a coroutine switch there).
  * The mean needs the number of counted tokens, computed on the device by a one-workgroup kernel:
  * after the rows in forward (sum and count of per-row losses in tmp0), before them in backward
- * (g = dloss / count in tmp0). Labels outside [0, V) count as ignored; the reference rejects them.
+ * (g = dloss / count in tmp0). cross_entropy_grad, the two in one (src/passes/fuse.ts), takes
+ * the row statistics once for both. Labels outside [0, V) count as ignored; the reference rejects
+ * them.
  */
 import { input, kernel, load, mapKernel, output, RED_VAR, scratch, wgSum, type BindingDecl } from "../kernels/common.js";
 import { sharedLoadLanes } from "../caps.js";
@@ -171,19 +173,32 @@ const crossEntropy: Lowering = (ctx) => {
     "cross_entropy_rows",
     [input(0, s.logits.dtype), input(1, "i32"), scratch(0)],
     `if (y == IGNORE) {
-  if (LID == 0u) { tmp0[2u * row] = 0.0; tmp0[2u * row + 1u] = 0.0; }
+  ${IGNORED_ROW}
   return;
 }
 let st = row_stats(off, LID);
-if (LID == 0u) {
-  tmp0[2u * row] = st.x + log(st.y) - ${load("in0", s.logits.dtype, "off + u32(y)")};
-  tmp0[2u * row + 1u] = 1.0;
-}`,
+let lse = st.x + log(st.y);
+${rowLoss(s.logits)}`,
   );
-  const mean = singleKernel(
+  return { kernels: [rows, meanKernel(ctx, 0)], scratch: [8 * s.rows] };
+};
+
+/** An ignored row's (loss, counted) pair in tmp0. */
+const IGNORED_ROW = "if (LID == 0u) { tmp0[2u * row] = 0.0; tmp0[2u * row + 1u] = 0.0; }";
+
+/** A counted row's (loss, counted) pair in tmp0, from its log-sum-exp `lse`. */
+const rowLoss = (logits: TensorArg): string => `if (LID == 0u) {
+  tmp0[2u * row] = lse - ${load("in0", logits.dtype, "off + u32(y)")};
+  tmp0[2u * row + 1u] = 1.0;
+}`;
+
+/** The mean of the counted rows' losses (tmp0's pairs) into out<outIndex>[0]. */
+function meanKernel(ctx: LowerContext, outIndex: number): ReturnType<typeof kernel> {
+  const out = `out${outIndex}`;
+  return singleKernel(
     ctx,
     "cross_entropy_mean",
-    [scratch(0), output(0, "f32")],
+    [scratch(0), output(outIndex, "f32")],
     `var s = 0.0;
 var c = 0.0;
 for (var r = lid; r < ROWS; r = r + WG) { s = s + tmp0[2u * r]; c = c + tmp0[2u * r + 1u]; }
@@ -192,28 +207,36 @@ let count = wg_sum(c, lid);
 if (lid == 0u) {
   // 0/0 is NaN, as torch's mean over no tokens; spelled out since WGSL leaves it unspecified.
   var nanBits = 0x7fc00000u;
-  out0[0] = select(total / count, bitcast<f32>(nanBits), count == 0.0);
+  ${out}[0] = select(total / count, bitcast<f32>(nanBits), count == 0.0);
 }`,
   );
-  return { kernels: [rows, mean], scratch: [8 * s.rows] };
-};
+}
 
-const crossEntropyBackward: Lowering = (ctx) => {
-  const s = shape(ctx);
-  const dloss = ctx.inputs[2]!;
-  const count = singleKernel(
+/** g = dloss / count into `g`[0] (0 when no row is counted), from the labels (in1) and dloss (in2). */
+function countKernel(ctx: LowerContext, dloss: TensorArg, g: string, gSlot: number): ReturnType<typeof kernel> {
+  return singleKernel(
     ctx,
     "cross_entropy_bwd_count",
-    [input(1, "i32"), input(2, dloss.dtype), scratch(0)],
+    [input(1, "i32"), input(2, dloss.dtype), scratch(gSlot)],
     `var c = 0.0;
 for (var r = lid; r < ROWS; r = r + WG) {
   ${COUNTED_LABEL}
   c = c + ${COUNTED};
 }
 let count = wg_sum(c, lid);
-if (lid == 0u) { tmp0[0] = select(0.0, ${load("in2", dloss.dtype, "0u")} / count, count > 0.0); }`,
+if (lid == 0u) { ${g}[0] = select(0.0, ${load("in2", dloss.dtype, "0u")} / count, count > 0.0); }`,
   );
-  const X = (i: string) => load("in0", s.logits.dtype, i);
+}
+
+/** dlogits of row `off` into `out` from its log-sum-exp `lse` and g = dloss / count in `g`[0]. */
+const rowGrad = (logits: TensorArg, out: string, g: string): string => `let g = ${g}[0];
+for (var v = LID; v < V; v = v + STEP) {
+  let p = g * exp(${load("in0", logits.dtype, "off + v")} - lse);
+  ${out}[off + v] = select(p, p - g, v == u32(y));
+}`;
+
+const crossEntropyBackward: Lowering = (ctx) => {
+  const s = shape(ctx);
   const rows = rowKernel(
     ctx,
     "cross_entropy_bwd_rows",
@@ -224,13 +247,33 @@ if (lid == 0u) { tmp0[0] = select(0.0, ${load("in2", dloss.dtype, "0u")} / count
 }
 let st = row_stats(off, LID);
 let lse = st.x + log(st.y);
-let g = tmp0[0];
-for (var v = LID; v < V; v = v + STEP) {
-  let p = g * exp(${X("off + v")} - lse);
-  out0[off + v] = select(p, p - g, v == u32(y));
-}`,
+${rowGrad(s.logits, "out0", "tmp0")}`,
   );
-  return { kernels: [count, rows], scratch: [4] };
+  return { kernels: [countKernel(ctx, ctx.inputs[2]!, "tmp0", 0), rows], scratch: [4] };
 };
 
-registerLowerings({ cross_entropy: crossEntropy, cross_entropy_backward: crossEntropyBackward });
+/**
+ * cross_entropy_grad (the fuse pass's loss with its backward): g first, then one pass per row
+ * writing its loss pair and its dlogits from one set of statistics, then the mean. The same
+ * arithmetic as the two ops' kernels, so the results are theirs bit for bit.
+ */
+const crossEntropyGrad: Lowering = (ctx) => {
+  const s = shape(ctx);
+  const rows = rowKernel(
+    ctx,
+    "cross_entropy_grad_rows",
+    [input(0, s.logits.dtype), input(1, "i32"), scratch(0), scratch(1), output(1, "f32")],
+    `if (y == IGNORE) {
+  ${IGNORED_ROW}
+  for (var v = LID; v < V; v = v + STEP) { out1[off + v] = 0.0; }
+  return;
+}
+let st = row_stats(off, LID);
+let lse = st.x + log(st.y);
+${rowLoss(s.logits)}
+${rowGrad(s.logits, "out1", "tmp1")}`,
+  );
+  return { kernels: [countKernel(ctx, ctx.inputs[2]!, "tmp1", 1), rows, meanKernel(ctx, 0)], scratch: [8 * s.rows, 4] };
+};
+
+registerLowerings({ cross_entropy: crossEntropy, cross_entropy_backward: crossEntropyBackward, cross_entropy_grad: crossEntropyGrad });

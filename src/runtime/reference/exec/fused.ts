@@ -5,7 +5,7 @@ import { like } from '../floats.js';
 import { linearForward } from '../linear.js';
 import { BACKWARD_KERNELS } from './backward.js';
 import { asFloats, asInts } from './tensor.js';
-import { linearShape, type Kernel } from './forward.js';
+import { FORWARD_KERNELS, linearShape, type Kernel } from './forward.js';
 
 export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
   silu_mul: ([gate, up]) => [siluMulForward(asFloats(gate!), asFloats(up!))],
@@ -22,6 +22,11 @@ export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
     }
     return [out];
   },
+
+  cross_entropy_grad: ([logits, labels, dloss], a, outs, k) => [
+    FORWARD_KERNELS['cross_entropy']!([logits!, labels!], a, [outs[0]!], k)[0]!,
+    BACKWARD_KERNELS['cross_entropy_backward']!([logits!, labels!, dloss!], a, [outs[1]!], k)[0]!,
+  ],
 
   linear_grad_silu_mul: ([dy, w, gate, up], a, outs, k) => {
     const [dh] = BACKWARD_KERNELS['linear_grad_input']!([dy!, w!], { transposed: a['transposed'] === true }, [outs[0]!], k);
