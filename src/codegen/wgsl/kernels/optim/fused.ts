@@ -203,24 +203,26 @@ export function fusedGradNormKernels(params: readonly ParamSegment[], maxNorm: n
   // subgroupAdd, and one subgroup folds the partials and finishes: a 256-wide barrier tree there
   // costs a coroutine switch per level for each of 32 SIMD slices (the fold and finish took
   // about 0.3 ms of a stories260K step as two dispatches).
+  const entry = ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"];
+  // Each thread's sum of squares over its elements of the workgroup's chunk, `stride` apart.
+  const partLoop = (stride: number): string => `
+let base = wid.x * ${CHUNK}u;
+var part = 0.0;
+for (var i = base + lid; i < min(base + ${CHUNK}u, ${total}u); i += ${stride}u) {
+  ${seg.lookup.replace(/\n/g, "\n  ")}
+  let g = ${N.grads}[o];
+  part += g * g;
+}`;
   const sg = sharedLoadLanes(caps);
   if (sg) {
-    const params = ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"];
     const partialSg = renderModule({
       enables: ["subgroups"],
       bindings: pb,
       helpers: seg.helpers,
       entryPoint: "main",
       workgroupSize: [sg, 1, 1],
-      params,
-      body: `
-let base = wid.x * ${CHUNK}u;
-var part = 0.0;
-for (var i = base + lid; i < min(base + ${CHUNK}u, ${total}u); i += ${sg}u) {
-  ${seg.lookup.replace(/\n/g, "\n  ")}
-  let g = ${N.grads}[o];
-  part += g * g;
-}
+      params: entry,
+      body: `${partLoop(sg)}
 let sum = subgroupAdd(part);
 if (lid == 0u) { ${N.partials}[wid.x] = sum; }`,
     });
@@ -230,7 +232,7 @@ if (lid == 0u) { ${N.partials}[wid.x] = sum; }`,
       bindings: fb,
       entryPoint: "main",
       workgroupSize: [sg, 1, 1],
-      params,
+      params: entry,
       body: `
 var part = 0.0;
 for (var i = lid; i < ${groups}u; i += ${sg}u) { part += ${N.partials}[i]; }
@@ -250,15 +252,8 @@ if (lid == 0u) {
     workgroupVars: [TREE_VAR],
     entryPoint: "main",
     workgroupSize: [REDUCE_THREADS, 1, 1],
-    params: ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"],
-    body: `
-let base = wid.x * ${CHUNK}u;
-var part = 0.0;
-for (var i = base + lid; i < min(base + ${CHUNK}u, ${total}u); i += ${REDUCE_THREADS}u) {
-  ${seg.lookup.replace(/\n/g, "\n  ")}
-  let g = ${N.grads}[o];
-  part += g * g;
-}
+    params: entry,
+    body: `${partLoop(REDUCE_THREADS)}
 ${treeReduce(N.grads)}
 if (lid == 0u) { ${N.partials}[wid.x] = red[0]; }`,
   });
