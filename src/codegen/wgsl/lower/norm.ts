@@ -3,9 +3,10 @@
  * one workgroup per row reduces its statistics in workgroup memory (two passes for layernorm, as
  * the reference); on a CPU adapter, where every workgroup barrier is a switch between coroutines,
  * there is no barrier at all: a few lanes of one subgroup share a narrow row (laneSplit), or one
- * thread owns a whole row and loops over it (8x faster on llvmpipe at 1024 x 64 than the tree). Backward without atomics: the row kernel writes dx and each row's (mean, rstd) to
- * tmp0; then each thread owns one column of dw/db over a chunk of rows (partials in tmp1/tmp2),
- * and a last kernel adds the chunks column by column. With one chunk the partials are the result.
+ * thread owns a whole row and loops over it (8x faster on llvmpipe at 1024 x 64 than the tree).
+ * Backward without atomics: the row kernel writes dx and each row's (mean, rstd) to tmp0; then
+ * each thread owns one column of dw/db over a chunk of rows (partials in tmp1/tmp2), and a last
+ * kernel adds the chunks column by column. With one chunk the partials are the result.
  * The fuse pass's addend to dx (an `add` input) is added where dx is stored.
  */
 import { sharedLoadLanes } from "../caps.js";
@@ -123,10 +124,11 @@ function laneSplit(ctx: LowerContext, tensors: readonly TensorArg[], D: number):
 }
 
 /**
- * A lane-mode row kernel. `body` runs once a row pass with `row` (maybe ≥ M: loads are clamped
- * to the last row, stores must test \`live\`), `c`, the vec4 index `at(j)` of its j-th vec4 in
- * the row, and `row_sum(v)` totalling an f32 over the row's lanes; `pre` runs once before the
- * passes (the weights). Every lane runs every pass, so the shuffles stay in uniform control flow.
+ * A lane-mode row kernel. `body` runs once a row pass with `row` (maybe ≥ M: its loads read the
+ * last row, and stores must test `live`), `base` (the row's first vec4), `c` (the lane's place in
+ * the row, its j-th vec4 at laneAt(j, L)) and `row_sum(v)` totalling an f32 over the row's lanes;
+ * `pre` runs once before the passes (the weights). Every lane runs every pass, so the shuffles stay
+ * in uniform control flow.
  */
 function laneKernel(ctx: LowerContext, ls: LaneSplit, label: string, M: number, D: number, bindings: BindingDecl[], pre: string, body: string): ReturnType<typeof kernel> {
   const rpp = LANE_WG / ls.L;
