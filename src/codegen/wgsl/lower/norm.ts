@@ -165,6 +165,12 @@ ${body.split("\n").map((l) => (l ? "  " + l : l)).join("\n")}
 const laneAt = (j: number, L: number): string => `base + c + ${j * L}u`;
 const laneLets = (ls: LaneSplit, name: string, val: (j: number) => string): string =>
   Array.from({ length: ls.P }, (_, j) => `let ${name}${j} = ${val(j)};`).join("\n");
+/** The lane's P vec4s of `buf` as name0..: of the pass's row, or of a per-column vector (`row` false). */
+const laneRead = (ls: LaneSplit, name: string, buf: string, row = true): string =>
+  laneLets(ls, name, (j) => `${buf}[${row ? laneAt(j, ls.L) : `c + ${j * ls.L}u`}]`);
+/** Statements storing vals(j) to the lane's P vec4s of `buf` in the pass's row, when it exists. */
+const laneStore = (ls: LaneSplit, buf: string, val: (j: number) => string): string =>
+  `if (live) {\n${Array.from({ length: ls.P }, (_, j) => `  ${buf}[${laneAt(j, ls.L)}] = ${val(j)};`).join("\n")}\n}`;
 const laneTotal = (ls: LaneSplit, term: (j: number) => string): string => Array.from({ length: ls.P }, (_, j) => term(j)).join(" + ");
 const hsum = (v: string): string => `dot(${v}, vec4<f32>(1.0))`;
 
@@ -182,26 +188,21 @@ const forward =
     const [x, w, b] = ctx.inputs as [TensorArg, TensorArg, TensorArg | undefined];
     const y = ctx.outputs[0]!;
     const { M, D } = rowsCols(x, w);
-    const xhat = `(${load("in0", x.dtype, "base + d")} - mean) * r`;
-    const val = kind === "rms" ? `${xhat} * ${load("in1", w.dtype, "d")}` : `${xhat} * ${load("in1", w.dtype, "d")} + ${load("in2", b!.dtype, "d")}`;
     const name = kind === "rms" ? "rmsnorm" : "layernorm";
+    const bindings = [...ctx.inputs.map((t, i) => input(i, t.dtype)), output(0, y.dtype)];
     const ls = laneSplit(ctx, [...ctx.inputs, y], D);
     if (ls) {
-      const bindings = ctx.inputs.map((t, i) => input(i, t.dtype));
-      const pre = [laneLets(ls, "w", (j) => `in1[c + ${j * ls.L}u]`), ...(kind === "ln" ? [laneLets(ls, "bb", (j) => `in2[c + ${j * ls.L}u]`)] : [])].join("\n");
+      const pre = [laneRead(ls, "w", "in1", false), ...(kind === "ln" ? [laneRead(ls, "bb", "in2", false)] : [])].join("\n");
       const val = (j: number): string => (kind === "rms" ? `x${j} * r * w${j}` : `(x${j} - mean) * r * w${j} + bb${j}`);
-      const body = `${laneLets(ls, "x", (j) => `in0[${laneAt(j, ls.L)}]`)}
-${laneStats(ls, kind)}
-if (live) {
-${Array.from({ length: ls.P }, (_, j) => `  out0[${laneAt(j, ls.L)}] = ${val(j)};`).join("\n")}
-}`;
-      return { kernels: [laneKernel(ctx, ls, name, M, D, [...bindings, output(0, y.dtype)], pre, body)] };
+      const body = `${laneRead(ls, "x", "in0")}\n${laneStats(ls, kind)}\n${laneStore(ls, "out0", val)}`;
+      return { kernels: [laneKernel(ctx, ls, name, M, D, bindings, pre, body)] };
     }
+    const xhat = `(${load("in0", x.dtype, "base + d")} - mean) * r`;
+    const val = kind === "rms" ? `${xhat} * ${load("in1", w.dtype, "d")}` : `${xhat} * ${load("in1", w.dtype, "d")} + ${load("in2", b!.dtype, "d")}`;
     const m = rowMode(ctx, [...ctx.inputs, y], D);
     const body = `${statsBody(m, kind, x)}
 ${cols(m, store("out0", y.dtype, "base + d", val))}`;
-    const bindings = ctx.inputs.map((t, i) => input(i, t.dtype));
-    return { kernels: [rowKernel(ctx, m, name, M, D, [...bindings, output(0, y.dtype)], body)] };
+    return { kernels: [rowKernel(ctx, m, name, M, D, bindings, body)] };
   };
 
 /** Rows summed per thread in the column kernel: at most 128 chunks, at least 32 rows each. */
@@ -229,16 +230,32 @@ const backward =
 
     // Row kernel: statistics, dx, and (mean, rstd) for the column kernels.
     // The fuse pass's addend (x's other gradients) joins dx as it is stored.
-    const rowBindings: BindingDecl[] = add ? [...ins, input(3, add.dtype)] : [...ins];
     const rowTensors = add ? [x, w, dy, add] : [x, w, dy];
+    const rowBindings: BindingDecl[] = [...ins, ...(add ? [input(3, add.dtype)] : []), ...(want.dx ? [output(outIdx.dx, "f32")] : []), ...(columns ? [scratch(0)] : [])];
+    if (columns) scratchBytes.push(8 * M);
+    const rowLabel = add ? `${label}_add` : label;
     // dx is stored as f32 in either mode.
     const ls = laneSplit(ctx, rowTensors, D);
-    const m = rowMode(ctx, rowTensors, D);
-    const plus = add ? ` + ${load("in3", add.dtype, "base + d")}` : "";
-    const lines = [statsBody(m, kind, x)];
-    if (want.dx) {
-      rowBindings.push(output(outIdx.dx, "f32"));
-      lines.push(`var sg = ${zero(m)};
+    if (ls) {
+      // dx = r·(g·w − ΣG/D − x̂·Σ(g·w·x̂)/D) (+ add), the statistics from the row in registers.
+      const lines = [laneRead(ls, "x", "in0"), laneStats(ls, kind)];
+      if (want.dx) {
+        lines.push(
+          laneLets(ls, "gh", (j) => `in2[${laneAt(j, ls.L)}] * w${j}`),
+          laneLets(ls, "xh", (j) => `(x${j} - mean) * r`),
+          `let sumG = ${kind === "ln" ? `row_sum(${laneTotal(ls, (j) => hsum(`gh${j}`))})` : "0.0"};`,
+          `let dotG = row_sum(${laneTotal(ls, (j) => `dot(gh${j}, xh${j})`)});`,
+          laneStore(ls, `out${outIdx.dx}`, (j) => `r * (gh${j} - sumG / f32(D) - xh${j} * dotG / f32(D))${add ? ` + in3[${laneAt(j, ls.L)}]` : ""}`),
+        );
+      }
+      if (columns) lines.push(`if (live && c == 0u) { tmp0[2u * row] = mean; tmp0[2u * row + 1u] = r; }`);
+      kernels.push(laneKernel(ctx, ls, rowLabel, M, D, rowBindings, laneRead(ls, "w", "in1", false), lines.join("\n")));
+    } else {
+      const m = rowMode(ctx, rowTensors, D);
+      const plus = add ? ` + ${load("in3", add.dtype, "base + d")}` : "";
+      const lines = [statsBody(m, kind, x)];
+      if (want.dx) {
+        lines.push(`var sg = ${zero(m)};
 var dot = ${zero(m)};
 ${cols(m, `let gh = ${G("base + d")} * ${W("d")};
   sg = sg + gh;
@@ -247,31 +264,10 @@ let sumG = ${kind === "ln" ? m.sum("sg") : "0.0"};
 let dotG = ${m.sum("dot")};
 ${cols(m, `let xh = (${X("base + d")} - mean) * r;
   out${outIdx.dx}[base + d] = r * (${G("base + d")} * ${W("d")} - sumG / f32(D) - xh * dotG / f32(D))${plus};`)}`);
-    }
-    if (columns) {
-      rowBindings.push(scratch(0));
-      scratchBytes.push(8 * M);
-      lines.push(`${m.perThread ? "" : "if (lid == 0u) "}{ tmp0[2u * row] = mean; tmp0[2u * row + 1u] = r; }`);
-    }
-    const rowLabel = add ? `${label}_add` : label;
-    if (ls) {
-      // dx = r·(g·w − ΣG/D − x̂·Σ(g·w·x̂)/D) (+ add), the statistics from the row in registers.
-      const L = ls.L;
-      const laneLines = [laneLets(ls, "x", (j) => `in0[${laneAt(j, L)}]`), laneStats(ls, kind)];
-      if (want.dx) {
-        laneLines.push(
-          laneLets(ls, "gh", (j) => `in2[${laneAt(j, L)}] * w${j}`),
-          laneLets(ls, "xh", (j) => `(x${j} - mean) * r`),
-          `let sumG = ${kind === "ln" ? `row_sum(${laneTotal(ls, (j) => hsum(`gh${j}`))})` : "0.0"};`,
-          `let dotG = row_sum(${laneTotal(ls, (j) => `dot(gh${j}, xh${j})`)});`,
-          `if (live) {`,
-          ...Array.from({ length: ls.P }, (_, j) => `  out${outIdx.dx}[${laneAt(j, L)}] = r * (gh${j} - sumG / f32(D) - xh${j} * dotG / f32(D))${add ? ` + in3[${laneAt(j, L)}]` : ""};`),
-          `}`,
-        );
       }
-      if (columns) laneLines.push(`if (live && c == 0u) { tmp0[2u * row] = mean; tmp0[2u * row + 1u] = r; }`);
-      kernels.push(laneKernel(ctx, ls, rowLabel, M, D, rowBindings, laneLets(ls, "w", (j) => `in1[c + ${j * L}u]`), laneLines.join("\n")));
-    } else kernels.push(rowKernel(ctx, m, rowLabel, M, D, rowBindings, lines.join("\n")));
+      if (columns) lines.push(`${m.perThread ? "" : "if (lid == 0u) "}{ tmp0[2u * row] = mean; tmp0[2u * row + 1u] = r; }`);
+      kernels.push(rowKernel(ctx, m, rowLabel, M, D, rowBindings, lines.join("\n")));
+    }
 
     if (columns) {
       const { rows, chunks } = rowChunk(M);
