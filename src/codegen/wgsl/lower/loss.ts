@@ -166,22 +166,8 @@ function singleKernel(ctx: LowerContext, label: string, bindings: BindingDecl[],
   });
 }
 
-const crossEntropy: Lowering = (ctx) => {
-  const s = shape(ctx);
-  const rows = rowKernel(
-    ctx,
-    "cross_entropy_rows",
-    [input(0, s.logits.dtype), input(1, "i32"), scratch(0)],
-    `if (y == IGNORE) {
-  ${IGNORED_ROW}
-  return;
-}
-let st = row_stats(off, LID);
-let lse = st.x + log(st.y);
-${rowLoss(s.logits)}`,
-  );
-  return { kernels: [rows, meanKernel(ctx, 0)], scratch: [8 * s.rows] };
-};
+/** The row's log-sum-exp `lse`. */
+const ROW_LSE = "let st = row_stats(off, LID);\nlet lse = st.x + log(st.y);";
 
 /** An ignored row's (loss, counted) pair in tmp0. */
 const IGNORED_ROW = "if (LID == 0u) { tmp0[2u * row] = 0.0; tmp0[2u * row + 1u] = 0.0; }";
@@ -212,8 +198,10 @@ if (lid == 0u) {
   );
 }
 
-/** g = dloss / count into `g`[0] (0 when no row is counted), from the labels (in1) and dloss (in2). */
-function countKernel(ctx: LowerContext, dloss: TensorArg, g: string, gSlot: number): ReturnType<typeof kernel> {
+/** g = dloss / count into tmp<gSlot>[0] (0 when no row is counted), from the labels (in1) and dloss (in2). */
+function countKernel(ctx: LowerContext, gSlot: number): ReturnType<typeof kernel> {
+  const dloss = ctx.inputs[2]!;
+  const g = `tmp${gSlot}`;
   return singleKernel(
     ctx,
     "cross_entropy_bwd_count",
@@ -235,6 +223,22 @@ for (var v = LID; v < V; v = v + STEP) {
   ${out}[off + v] = select(p, p - g, v == u32(y));
 }`;
 
+const crossEntropy: Lowering = (ctx) => {
+  const s = shape(ctx);
+  const rows = rowKernel(
+    ctx,
+    "cross_entropy_rows",
+    [input(0, s.logits.dtype), input(1, "i32"), scratch(0)],
+    `if (y == IGNORE) {
+  ${IGNORED_ROW}
+  return;
+}
+${ROW_LSE}
+${rowLoss(s.logits)}`,
+  );
+  return { kernels: [rows, meanKernel(ctx, 0)], scratch: [8 * s.rows] };
+};
+
 const crossEntropyBackward: Lowering = (ctx) => {
   const s = shape(ctx);
   const rows = rowKernel(
@@ -245,11 +249,10 @@ const crossEntropyBackward: Lowering = (ctx) => {
   for (var v = LID; v < V; v = v + STEP) { out0[off + v] = 0.0; }
   return;
 }
-let st = row_stats(off, LID);
-let lse = st.x + log(st.y);
+${ROW_LSE}
 ${rowGrad(s.logits, "out0", "tmp0")}`,
   );
-  return { kernels: [countKernel(ctx, ctx.inputs[2]!, "tmp0", 0), rows], scratch: [4] };
+  return { kernels: [countKernel(ctx, 0), rows], scratch: [4] };
 };
 
 /**
@@ -268,12 +271,11 @@ const crossEntropyGrad: Lowering = (ctx) => {
   for (var v = LID; v < V; v = v + STEP) { out1[off + v] = 0.0; }
   return;
 }
-let st = row_stats(off, LID);
-let lse = st.x + log(st.y);
+${ROW_LSE}
 ${rowLoss(s.logits)}
 ${rowGrad(s.logits, "out1", "tmp1")}`,
   );
-  return { kernels: [countKernel(ctx, ctx.inputs[2]!, "tmp1", 1), rows, meanKernel(ctx, 0)], scratch: [8 * s.rows, 4] };
+  return { kernels: [countKernel(ctx, 1), rows, meanKernel(ctx, 0)], scratch: [8 * s.rows, 4] };
 };
 
 registerLowerings({ cross_entropy: crossEntropy, cross_entropy_backward: crossEntropyBackward, cross_entropy_grad: crossEntropyGrad });

@@ -204,28 +204,28 @@ export function fusedGradNormKernels(params: readonly ParamSegment[], maxNorm: n
   // costs a coroutine switch per level for each of 32 SIMD slices (the fold and finish took
   // about 0.3 ms of a stories260K step as two dispatches).
   const entry = ["@builtin(workgroup_id) wid: vec3<u32>", "@builtin(local_invocation_index) lid: u32"];
-  // Each thread's sum of squares over its elements of the workgroup's chunk, `stride` apart.
-  const partLoop = (stride: number): string => `
+  const sg = sharedLoadLanes(caps);
+  const threads = sg || REDUCE_THREADS;
+  const partial = renderModule({
+    ...(sg ? { enables: ["subgroups"] } : { workgroupVars: [TREE_VAR] }),
+    bindings: pb,
+    helpers: seg.helpers,
+    entryPoint: "main",
+    workgroupSize: [threads, 1, 1],
+    params: entry,
+    // Each thread sums the squares of its elements of the workgroup's chunk, then the workgroup's.
+    body: `
 let base = wid.x * ${CHUNK}u;
 var part = 0.0;
-for (var i = base + lid; i < min(base + ${CHUNK}u, ${total}u); i += ${stride}u) {
+for (var i = base + lid; i < min(base + ${CHUNK}u, ${total}u); i += ${threads}u) {
   ${seg.lookup.replace(/\n/g, "\n  ")}
   let g = ${N.grads}[o];
   part += g * g;
-}`;
-  const sg = sharedLoadLanes(caps);
+}
+${sg ? "let sum = subgroupAdd(part);" : treeReduce(N.grads)}
+if (lid == 0u) { ${N.partials}[wid.x] = ${sg ? "sum" : "red[0]"}; }`,
+  });
   if (sg) {
-    const partialSg = renderModule({
-      enables: ["subgroups"],
-      bindings: pb,
-      helpers: seg.helpers,
-      entryPoint: "main",
-      workgroupSize: [sg, 1, 1],
-      params: entry,
-      body: `${partLoop(sg)}
-let sum = subgroupAdd(part);
-if (lid == 0u) { ${N.partials}[wid.x] = sum; }`,
-    });
     const fb = [buffer(0, N.partials, "read_write"), buffer(1, N.norm, "read_write"), buffer(2, N.coef, "read_write")];
     const finish = renderModule({
       enables: ["subgroups"],
@@ -242,21 +242,10 @@ if (lid == 0u) {
 }`,
     });
     return {
-      kernels: [one(`fused_sumsq_${total}_sg`, partialSg, pb, [groups, 1, 1], sg), one(`fused_sumsq_finish_${groups}_sg`, finish, fb, [1, 1, 1], sg)],
+      kernels: [one(`fused_sumsq_${total}_sg`, partial, pb, [groups, 1, 1], sg), one(`fused_sumsq_finish_${groups}_sg`, finish, fb, [1, 1, 1], sg)],
       partialsBytes: 4 * (groups + 1),
     };
   }
-  const partial = renderModule({
-    bindings: pb,
-    helpers: seg.helpers,
-    workgroupVars: [TREE_VAR],
-    entryPoint: "main",
-    workgroupSize: [REDUCE_THREADS, 1, 1],
-    params: entry,
-    body: `${partLoop(REDUCE_THREADS)}
-${treeReduce(N.grads)}
-if (lid == 0u) { ${N.partials}[wid.x] = red[0]; }`,
-  });
   // Fold the partials into partials[groups] so the finish kernel reads one slot.
   const fb = [buffer(0, N.partials, "read_write")];
   const fold = renderModule({
