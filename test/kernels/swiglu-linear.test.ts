@@ -20,6 +20,13 @@ beforeAll(async () => {
 const TOL = { atol: 1e-4, rtol: 1e-4 };
 const weight = (shape: number[], f16: boolean | undefined, data: Float32Array): TestTensor => ({ dtype: f16 ? "f16" : "f32", shape, data });
 
+/** `op` against the reference, lowered to `c.kernels` kernels by `c.variant` (an f16 case needs shader-f16). */
+async function check(op: string, ins: TestTensor[], attrs: Attrs, c: { f16?: boolean; variant?: MatmulVariant; kernels: number }, caps = {}): Promise<void> {
+  if (c.f16) expect(dev.caps.f16).toBe(true);
+  const { lowered } = await checkOp(dev, op, ins, attrs, TOL, undefined, caps, c.variant);
+  expect(lowered.kernels).toHaveLength(c.kernels);
+}
+
 interface ForwardCase {
   M: number;
   K: number;
@@ -42,7 +49,6 @@ const forwardName = (c: ForwardCase) => `M=${c.M} K=${c.K} N=${c.N}${c.transpose
 
 describe.each(FORWARD.map((c) => [forwardName(c), c] as const))("silu_mul_linear %s", (_, c) => {
   it("matches the reference", async () => {
-    if (c.f16) expect(dev.caps.f16).toBe(true);
     const seed = c.M + 3 * c.N + 7 * c.K;
     const ins: TestTensor[] = [
       f32t([c.M, c.K], randomF32(c.M * c.K, seed).map((x) => 4 * x)),
@@ -50,9 +56,7 @@ describe.each(FORWARD.map((c) => [forwardName(c), c] as const))("silu_mul_linear
       f32t([c.M, c.K], randomF32(c.M * c.K, seed + 2)),
     ];
     if (c.residual) ins.push(f32t([c.M, c.N], randomF32(c.M * c.N, seed + 3)));
-    const attrs: Attrs = { residual: c.residual, ...(c.transposed ? { transposed: true } : {}) };
-    const { lowered } = await checkOp(dev, "silu_mul_linear", ins, attrs, TOL, undefined, {}, c.variant);
-    expect(lowered.kernels).toHaveLength(c.kernels);
+    await check("silu_mul_linear", ins, { residual: c.residual, ...(c.transposed ? { transposed: true } : {}) }, c);
   });
 });
 
@@ -81,7 +85,6 @@ const backwardName = (c: BackwardCase) => `M=${c.M} F=${c.F} D=${c.D}${c.transpo
 
 describe.each(BACKWARD.map((c) => [backwardName(c), c] as const))("linear_grad_silu_mul %s", (_, c) => {
   it("matches the reference", async () => {
-    if (c.f16) expect(dev.caps.f16).toBe(true);
     const seed = c.M + 5 * c.F + 11 * c.D;
     const ins: TestTensor[] = [
       f32t([c.M, c.D], randomF32(c.M * c.D, seed)),
@@ -89,8 +92,6 @@ describe.each(BACKWARD.map((c) => [backwardName(c), c] as const))("linear_grad_s
       f32t([c.M, c.F], randomF32(c.M * c.F, seed + 2).map((x) => 4 * x)),
       f32t([c.M, c.F], randomF32(c.M * c.F, seed + 3)),
     ];
-    const attrs: Attrs = c.transposed ? { transposed: true } : {};
-    const { lowered } = await checkOp(dev, "linear_grad_silu_mul", ins, attrs, TOL, undefined, c.gpu ? { isCpu: false } : {}, c.variant);
-    expect(lowered.kernels).toHaveLength(c.kernels);
+    await check("linear_grad_silu_mul", ins, c.transposed ? { transposed: true } : {}, c, c.gpu ? { isCpu: false } : {});
   });
 });
