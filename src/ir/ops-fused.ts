@@ -39,6 +39,21 @@ export const FUSED_OPS: Readonly<Record<string, OpDef>> = {
     },
   }),
 
+  gate_up_silu_mul: defineOp({
+    doc: "(x·Wgᵀ, x·Wuᵀ, silu(x·Wgᵀ) ⊙ x·Wuᵀ) (x·W when transposed): llama's gate and up projections of one input with their SwiGLU activation, from one pass over x; both weights of one shape",
+    inputs: ["x", "gate_weight", "up_weight"],
+    attrs: { transposed: { kind: "bool", optional: true } },
+    infer: ([x, wg, wu], a) => {
+      const bad = first(f(x!, "x"), f(wg!, "gate_weight"), f(wu!, "up_weight"), rank(wg!, 2, "gate_weight"));
+      if (bad) return bad;
+      if (!shapeEq(wg!.shape, wu!.shape)) return `up_weight ${formatType(wu!)} does not match gate_weight ${formatType(wg!)}`;
+      const [outF, inF] = a.transposed ? [wg!.shape[1]!, wg!.shape[0]!] : [wg!.shape[0]!, wg!.shape[1]!];
+      if (!dimEq(last(x!.shape), inF)) return `x ${formatType(x!)} does not fit gate_weight ${formatType(wg!)}`;
+      const out: TensorType = { dtype: "f32", shape: [...x!.shape.slice(0, -1), outF] };
+      return [out, out, out];
+    },
+  }),
+
   silu_mul_linear: defineOp({
     doc: "(silu(gate) ⊙ up)·Wᵀ (+ residual): llama's down projection reading its SwiGLU activation as it goes, so the activation is never stored; gate and up of one shape",
     inputs: ["gate", "weight", "up", "residual?"],

@@ -8,9 +8,11 @@
  *  - scale folding: scale(dy, s) read only by linear gradients becomes their alpha;
  *  - SwiGLU (llama's MLP): mul(silu(g), u) → silu_mul(g, u), and its backward mul(dh, u),
  *    mul(dh, silu(g)), silu_backward(g, ·) → one silu_mul_backward(g, u, dh) giving dg and du,
- *    so silu(g) is neither written nor kept for backward; and where the activation feeds only the
- *    down projection, linear(silu_mul(g, u), W) → silu_mul_linear(g, W, u): the activation is
- *    computed as the projection reads it and never stored; and silu_mul_backward of a dX →
+ *    so silu(g) is neither written nor kept for backward; where gate and up are plain
+ *    projections of one input, they and the activation → gate_up_silu_mul(x, Wg, Wu), one pass
+ *    over x for all three; otherwise, where the activation feeds only the down projection,
+ *    linear(silu_mul(g, u), W) → silu_mul_linear(g, W, u): the activation is computed as the
+ *    projection reads it and never stored; and silu_mul_backward of a dX →
  *    linear_grad_silu_mul, SwiGLU's backward done as the dX matmul stores;
  *  - gradient sums: add_grad over dX of several linear layers (q, k, v and the LoRA A's all read
  *    the same normed input) → linear_grad_input_sum, one matmul over every term's K instead of a
@@ -206,6 +208,30 @@ function fuseSwiglu(g: Graph): number {
 }
 
 /**
+ * silu_mul(linear(x, Wg), linear(x, Wu)), both linears plain (no bias, no LoRA term) of one input,
+ * layout and weight shape → gate_up_silu_mul(x, Wg, Wu), giving gate, up and the activation from
+ * one pass over x. It stands where the earlier linear stood (x exists there; every reader of its
+ * outputs comes later). Gate and up keep their names and their other readers (the backward).
+ */
+function fuseGateUp(g: Graph): number {
+  return rewriteEach(g, (op, s) => {
+    if (op.op !== "silu_mul") return undefined;
+    const [gl, ul] = op.inputs.map((v) => s.prod.get(v));
+    const plain = (l: Op | undefined): l is Op => l !== undefined && l.op === "linear" && l.inputs.length === 2 && !s.dead.has(l);
+    if (!plain(gl) || !plain(ul) || gl === ul || gl.inputs[0] !== ul.inputs[0]) return undefined;
+    if ((gl.attrs.transposed === true) !== (ul.attrs.transposed === true)) return undefined;
+    const wType = (w: string) => g.params.find((p) => p.name === w)?.shape.join(",") ?? g.inputs.find((v) => v.name === w)?.shape.join(",");
+    const wg = wType(gl.inputs[1]!);
+    if (wg === undefined || wg !== wType(ul.inputs[1]!)) return undefined;
+    const [early, late] = s.index.get(gl)! < s.index.get(ul)! ? [gl, ul] : [ul, gl];
+    const outputs = [gl.outputs[0]!, ul.outputs[0]!, op.outputs[0]!];
+    const attrs = gl.attrs.transposed === true ? { transposed: true } : {};
+    Object.assign(early, { op: "gate_up_silu_mul", module: gl.module, inputs: [gl.inputs[0]!, gl.inputs[1]!, ul.inputs[1]!], outputs, attrs });
+    return [late, op];
+  });
+}
+
+/**
  * linear or linear_fused (no bias, no LoRA term) whose input is a silu_mul read by nothing else →
  * silu_mul_linear: the projection computes the activation as it reads it (llama's down_proj).
  */
@@ -350,6 +376,7 @@ export interface FuseStats {
   swiglu: number;
   gradSums: number;
   normAdds: number;
+  gateUp: number;
   siluMulLinear: number;
   gradSiluMul: number;
   lossGrad: number;
@@ -361,12 +388,13 @@ export function fuseGraph(graph: Graph): { graph: Graph; stats: FuseStats } {
   const residual = fuseResidual(g);
   const scales = foldScales(g);
   const swiglu = fuseSwiglu(g);
+  const gateUp = fuseGateUp(g);
   const siluMulLinear = fuseSiluMulLinear(g);
   const gradSiluMul = fuseGradSiluMul(g);
   const gradSums = fuseGradSums(g);
   const normAdds = fuseNormAdds(g);
   const lossGrad = fuseLossGrad(g);
-  return { graph: g, stats: { lora, residual, scales, swiglu, gradSums, normAdds, siluMulLinear, gradSiluMul, lossGrad } };
+  return { graph: g, stats: { lora, residual, scales, swiglu, gradSums, normAdds, gateUp, siluMulLinear, gradSiluMul, lossGrad } };
 }
 
 export function fuse(graph: Graph, ctx: PassContext): Graph {

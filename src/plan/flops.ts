@@ -117,7 +117,7 @@ function totals(g: Graph, env: Sizes): Record<Phase, number> {
 
 /** FLOPs of one micro-batch's forward and backward and of one optimizer update, at sizes `env` (B, T). */
 export function stepFlops(g: Graph, env: Sizes): StepFlops {
-  if (g.ops.some((op) => op.op === "linear_fused" || op.op === "linear_grad_input_sum" || op.op === "silu_mul_linear" || op.op === "linear_grad_silu_mul" || op.op === "cross_entropy_grad")) throw new Error("stepFlops: count FLOPs on the unfused graph (compileSpec with fuse: false)");
+  if (g.ops.some((op) => op.op === "linear_fused" || op.op === "linear_grad_input_sum" || op.op === "silu_mul_linear" || op.op === "gate_up_silu_mul" || op.op === "linear_grad_silu_mul" || op.op === "cross_entropy_grad")) throw new Error("stepFlops: count FLOPs on the unfused graph (compileSpec with fuse: false)");
   const t = totals(g, env);
   const forwardOps = g.ops.filter((op) => phaseOf(op) === "forward");
   const full: Graph = { ...structuredClone(g), ops: structuredClone(forwardOps), outputs: ["loss"] };

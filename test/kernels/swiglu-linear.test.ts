@@ -1,9 +1,11 @@
-// SwiGLU inside llama's down projection (the fuse pass), against the reference executor's kernels:
-// silu_mul_linear reads silu(gate)·up where the matmul reads its A (reference: silu_mul, the linear,
-// the residual), in vec4 (K % 4 == 0) and scalar form; linear_grad_silu_mul stores both of
-// SwiGLU's gradients from the dX accumulators (reference: linear_grad_input, then
-// silu_mul_backward), including a GPU's unrolled stores. Both: 32-row blocks, both weight layouts,
-// an f16 weight, and the tiled variant's route through scratch.
+// SwiGLU inside llama's MLP projections (the fuse pass), against the reference executor's kernels:
+// gate_up_silu_mul computes gate, up and silu(gate)·up in one matmul on CPU adapters (reference:
+// both linears, then silu_mul), and as two matmuls and the activation elsewhere; silu_mul_linear
+// reads silu(gate)·up where the matmul reads its A on a GPU, and through scratch on CPU adapters
+// (reference: silu_mul, the linear, the residual), in vec4 (K % 4 == 0) and scalar form;
+// linear_grad_silu_mul stores both of SwiGLU's gradients from the dX accumulators (reference:
+// linear_grad_input, then silu_mul_backward), including a GPU's unrolled stores. All: 32-row
+// blocks, both weight layouts, an f16 weight, and the tiled variant.
 
 import { beforeAll, describe, expect, it } from "vitest";
 import type { MatmulVariant } from "../../src/codegen/wgsl/index.js";
@@ -27,6 +29,38 @@ async function check(op: string, ins: TestTensor[], attrs: Attrs, c: { f16?: boo
   expect(lowered.kernels).toHaveLength(c.kernels);
 }
 
+interface GateUpCase {
+  M: number;
+  K: number;
+  N: number;
+  transposed?: boolean;
+  f16?: boolean;
+  variant?: MatmulVariant;
+  /** Run as a GPU would (no shared rows, no pair of products). */
+  gpu?: boolean;
+  kernels: number;
+}
+
+const GATE_UP: GateUpCase[] = [
+  { M: 40, K: 44, N: 36, kernels: 1 },
+  { M: 13, K: 9, N: 10, transposed: true, kernels: 1 },
+  { M: 520, K: 64, N: 172, f16: true, kernels: 1 },
+  { M: 70, K: 24, N: 17, kernels: 1 },
+  { M: 21, K: 16, N: 12, gpu: true, kernels: 3 },
+  { M: 11, K: 20, N: 17, variant: "tiled", kernels: 3 },
+];
+
+const gateUpName = (c: GateUpCase) => `M=${c.M} K=${c.K} N=${c.N}${c.transposed ? " w [K,N]" : ""}${c.f16 ? " f16 weights" : ""}${c.gpu ? " GPU form" : ""} (${c.variant ?? "register"})`;
+
+describe.each(GATE_UP.map((c) => [gateUpName(c), c] as const))("gate_up_silu_mul %s", (_, c) => {
+  it("matches the reference", async () => {
+    const seed = 2 * c.M + 3 * c.N + 5 * c.K;
+    const w = (s: number) => weight(c.transposed ? [c.K, c.N] : [c.N, c.K], c.f16, randomF32(c.N * c.K, s).map((x) => 2 * x));
+    const ins: TestTensor[] = [f32t([c.M, c.K], randomF32(c.M * c.K, seed)), w(seed + 1), w(seed + 2)];
+    await check("gate_up_silu_mul", ins, c.transposed ? { transposed: true } : {}, c, c.gpu ? { isCpu: false } : {});
+  });
+});
+
 interface ForwardCase {
   M: number;
   K: number;
@@ -35,17 +69,20 @@ interface ForwardCase {
   residual: boolean;
   f16?: boolean;
   variant?: MatmulVariant;
+  gpu?: boolean;
   kernels: number;
 }
 
 const FORWARD: ForwardCase[] = [
-  { M: 40, K: 44, N: 36, residual: true, kernels: 1 },
-  { M: 13, K: 9, N: 10, residual: false, transposed: true, kernels: 1 },
-  { M: 520, K: 24, N: 64, residual: true, f16: true, kernels: 1 },
+  { M: 40, K: 44, N: 36, residual: true, kernels: 2 },
+  { M: 13, K: 9, N: 10, residual: false, transposed: true, kernels: 2 },
+  { M: 520, K: 24, N: 64, residual: true, f16: true, kernels: 2 },
+  { M: 40, K: 44, N: 36, residual: true, gpu: true, kernels: 1 },
+  { M: 13, K: 9, N: 10, residual: false, transposed: true, gpu: true, kernels: 1 },
   { M: 11, K: 20, N: 17, residual: true, variant: "tiled", kernels: 2 },
 ];
 
-const forwardName = (c: ForwardCase) => `M=${c.M} K=${c.K} N=${c.N}${c.transposed ? " w [K,N]" : ""}${c.residual ? " residual" : ""}${c.f16 ? " f16 weight" : ""} (${c.variant ?? "register"})`;
+const forwardName = (c: ForwardCase) => `M=${c.M} K=${c.K} N=${c.N}${c.transposed ? " w [K,N]" : ""}${c.residual ? " residual" : ""}${c.f16 ? " f16 weight" : ""}${c.gpu ? " GPU form" : ""} (${c.variant ?? "register"})`;
 
 describe.each(FORWARD.map((c) => [forwardName(c), c] as const))("silu_mul_linear %s", (_, c) => {
   it("matches the reference", async () => {
@@ -56,7 +93,7 @@ describe.each(FORWARD.map((c) => [forwardName(c), c] as const))("silu_mul_linear
       f32t([c.M, c.K], randomF32(c.M * c.K, seed + 2)),
     ];
     if (c.residual) ins.push(f32t([c.M, c.N], randomF32(c.M * c.N, seed + 3)));
-    await check("silu_mul_linear", ins, { residual: c.residual, ...(c.transposed ? { transposed: true } : {}) }, c);
+    await check("silu_mul_linear", ins, { residual: c.residual, ...(c.transposed ? { transposed: true } : {}) }, c, c.gpu ? { isCpu: false } : {});
   });
 });
 

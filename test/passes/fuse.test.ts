@@ -20,8 +20,10 @@ function compile(src: string, fuse: boolean) {
 
 const cases = [
   ["tiny-llama", "lora r=4 alpha=8 on q_proj, o_proj, down_proj;\nunfreeze model.norm;"],
-  // down_proj without a LoRA branch reads its SwiGLU activation alone: silu_mul_linear, and its dX is linear_grad_silu_mul.
+  // Plain gate and up projections with their activation: gate_up_silu_mul; down_proj's dX without a LoRA branch: linear_grad_silu_mul.
   ["tiny-llama", "lora r=4 alpha=8 on q_proj, v_proj;"],
+  // LoRA branches on gate and up keep the projections apart: the plain down_proj reads its activation alone, silu_mul_linear.
+  ["tiny-llama", "lora r=4 alpha=8 on gate_proj, up_proj;"],
   ["tiny-chatglm2", "lora r=4 alpha=8 on query_key_value, dense;"],
   ["tiny-gpt2", "lora r=4 alpha=16 on c_attn, c_proj;\nia3 on c_fc;"],
   // AdaLoRA's term, scaled by its run-time ranknum, is fused like LoRA's.
@@ -42,10 +44,16 @@ describe("fuse", () => {
       expect(stats.scales > 0).toBe(!methods.startsWith("adalora"));
       // llama's MLP is SwiGLU on separate gate and up projections (one per layer); the others have none.
       expect(stats.swiglu).toBe(model === "tiny-llama" ? plain.profile!.dims.numLayers : 0);
-      // Its dX (one plain product) then takes SwiGLU's backward in the epilogue: linear_grad_silu_mul.
+      // Plain gate and up projections of one input compute the activation with them: gate_up_silu_mul.
+      const layers = plain.profile!.dims.numLayers;
+      const plainGateUp = model === "tiny-llama" && !/gate_proj|up_proj/.test(methods);
+      expect(stats.gateUp).toBe(plainGateUp ? layers : 0);
+      // Otherwise a plain down projection reads the activation as it goes (silu_mul_linear). Its dX
+      // (one plain product) takes SwiGLU's backward in the epilogue either way: linear_grad_silu_mul.
       const plainDown = model === "tiny-llama" && !methods.includes("down_proj");
-      expect(stats.siluMulLinear).toBe(plainDown ? plain.profile!.dims.numLayers : 0);
-      expect(stats.gradSiluMul).toBe(plainDown ? plain.profile!.dims.numLayers : 0);
+      expect(stats.siluMulLinear).toBe(plainDown && !plainGateUp ? layers : 0);
+      expect(stats.gradSiluMul).toBe(plainDown ? layers : 0);
+      expect(fused.graph!.ops.filter((op) => op.op === "gate_up_silu_mul")).toHaveLength(stats.gateUp);
       // The base projection and its LoRA A (or AdaLoRA's) read the same input: their dX share one sum.
       expect(stats.gradSums).toBeGreaterThan(0);
       // Pre-norm blocks: each norm's dx joins the residual stream's gradient as it is stored.

@@ -16,7 +16,7 @@ export function operandNames(p: MatmulProblem): OperandNames {
   return { a: p.names?.a ?? "a", b: p.names?.b ?? "b", c: p.names?.c ?? "c", bias: p.names?.bias ?? "bias" };
 }
 
-/** Bindings in a fixed order: a, b, [bias], c, [A's map operand], each term's a and b, then the epilogue's. */
+/** Bindings in a fixed order: a, b, [bias], c, [A's map operand], each term's a and b, [the pair's B2, C2, C3], then the epilogue's. */
 export function matmulBindings(
   p: MatmulProblem,
   vec: { a: boolean; b: boolean; c: boolean },
@@ -37,6 +37,11 @@ export function matmulBindings(
     const e = t.bF16 ? "f16" : "f32";
     out.push({ binding: out.length, name: t.a, access: "read", type: v.a ? "array<vec4<f32>>" : "array<f32>", elem: "f32" });
     out.push({ binding: out.length, name: t.b, access: "read", type: v.b ? `array<vec4<${e}>>` : `array<${e}>`, elem: e });
+  }
+  if (p.pair) {
+    const e = p.pair.bF16 ? "f16" : "f32";
+    out.push({ binding: out.length, name: p.pair.b, access: "read", type: vec.b ? `array<vec4<${e}>>` : `array<${e}>`, elem: e });
+    for (const name of [p.pair.c, p.pair.combined]) out.push({ binding: out.length, name, access: "read_write", type: vec.c ? "array<vec4<f32>>" : "array<f32>", elem: "f32" });
   }
   for (const e of p.epilogue?.bindings ?? []) out.push({ binding: out.length, ...e });
   return out;

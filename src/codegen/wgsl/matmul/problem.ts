@@ -121,6 +121,25 @@ export interface AMap {
   vec4: (a: string, u: string) => string;
 }
 
+/**
+ * A second product of the same A with a second B of the first's shape and layout, C2 = A·op(B2),
+ * and a third output combining the two elementwise, C3 = f(C, C2): SwiGLU's gate and up
+ * projections with the activation silu(gate)·up, from one pass over the input rows. The thread
+ * computes its block of C, keeps it, then its block of C2, and stores all three. `vec4` and
+ * `scalar` print f of (C, C2) for vec4 and f32 values; `helpers` holds the functions they call.
+ * Register variant on CPU adapters only (its stores are a loop over rows), with no bias, alpha,
+ * accumulate, terms, map or epilogue. Bound after C, in order: B2, C2, C3.
+ */
+export interface MatmulPair {
+  b: string;
+  bF16?: boolean;
+  c: string;
+  combined: string;
+  helpers: string;
+  scalar: (c: string, c2: string) => string;
+  vec4: (c: string, c2: string) => string;
+}
+
 export interface MatmulProblem {
   M: number;
   N: number;
@@ -129,6 +148,8 @@ export interface MatmulProblem {
   terms?: MatmulTerm[];
   /** A read through a map (register variant only, no terms). */
   aMap?: AMap;
+  /** A second product of A and a combination of both (MatmulPair). */
+  pair?: MatmulPair;
   aLayout: ALayout;
   bLayout: BLayout;
   /** B is stored as f16 (frozen weights); needs shader-f16. */

@@ -15,7 +15,7 @@ import { sharedLoadLanes, type DeviceCaps } from "../caps.js";
 import type { KernelSpec } from "../kernel.js";
 import { enablesFor, renderModule, splitGrid, type ModuleParts } from "../render.js";
 import { loopedStoreScalar, loopedStoreVec4, matmulBindings, operandNames, storeScalar, storeVec4 } from "./common.js";
-import { checkProblem, type BLayout, type MatmulProblem, type RegisterTuning, type SharedRows } from "./problem.js";
+import { checkProblem, type BLayout, type MatmulPair, type MatmulProblem, type RegisterTuning, type SharedRows } from "./problem.js";
 
 export const DEFAULT_REGISTER_TUNING: RegisterTuning = { tm: 8, tn: 4, wg: 64 };
 
@@ -70,6 +70,8 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   if (wg > caps.maxInvocationsPerWorkgroup || wg > caps.maxWorkgroupSizeX) throw new Error(`register matmul: workgroup ${wg} exceeds the device`);
   const names = operandNames(p);
   if (p.aMap && p.terms?.length) throw new Error("register matmul: a mapped A takes no further terms");
+  if (p.pair && (!caps.isCpu || p.terms?.length || p.aMap || p.epilogue || p.bias || p.accumulate || (p.alpha !== undefined && p.alpha !== 1)))
+    throw new Error("register matmul: a pair of products runs on CPU adapters only, without terms, map, epilogue, bias, alpha or accumulate");
   // A's reads, through its map where it has one (the first product only).
   const readA = (s: Seg, idx: string, vec: boolean): string => {
     const a = `${s.A}[${idx}]`;
@@ -228,7 +230,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
   }
 
   const body: string[] = [...pre];
-  for (const s of segs) {
+  const loops = (s: Seg) => {
     const K4 = s.unroll ? Math.floor(s.K / 4) : 0;
     if (K4 > 0) {
       body.push(`for (var k4 = 0u; k4 < ${K4}u; k4++) {`, `  let kb = k4 * 4u;`);
@@ -241,6 +243,15 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
       body.push(...step(s, "kt", "", 1).map((l) => "  " + l));
       body.push("}");
     }
+  };
+  for (const s of segs) loops(s);
+  // A pair: the first product's block kept in an array, then the second's in the same accumulators.
+  if (p.pair) {
+    for (const q of Q) {
+      body.push(`var pacc${q}: array<vec4<f32>, ${tm}>;`);
+      for (const r of R) body.push(`pacc${q}[${r}] = acc${r}_${q};`, `acc${r}_${q} = vec4<f32>(0.0);`);
+    }
+    loops({ ...segs[0]!, B: p.pair.b, bF16: !!p.pair.bF16 });
   }
   const shared: SharedRows | undefined = sg > 0 ? { sg, laneRows: J.map((j) => `lr${j}`), broadcast } : undefined;
   const cols = C.map((c) => `(n0 + ${c}u)`);
@@ -278,6 +289,10 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     if (looped.epilogue?.row) body.push(looped.epilogue.row("m", cols, sg > 0 ? shuffle : undefined));
     for (const q of Q) {
       body.push(`  let av${q} = accs${q}[r];`);
+      if (p.pair) {
+        body.push(...pairStores(p.pair, `pacc${q}[r]`, `av${q}`, q).map((l) => "  " + l));
+        continue;
+      }
       if (cVec) {
         body.push(`  if (n0 + ${4 * q}u < N) {`, `    ${loopedStoreVec4(p, looped.epilogue, `av${q}`, "m", `(n0 + ${4 * q}u)`, 4 * q, biasOf)}`, "  }");
       } else {
@@ -308,14 +323,32 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     body.push("}");
   }
 
+  // The pair's three stores of the block's columns 4q..4q+3 at row m: C from `first`, C2 from
+  // `second` (vec4 values), C3 their combination.
+  function pairStores(pair: MatmulPair, first: string, second: string, q: number): string[] {
+    const c = names.c;
+    if (cVec) {
+      const i = `(m * N + n0 + ${4 * q}u) / 4u`;
+      return [`if (n0 + ${4 * q}u < N) {`, `  let pv = ${first};`, `  ${c}[${i}] = pv;`, `  ${pair.c}[${i}] = ${second};`, `  ${pair.combined}[${i}] = ${pair.vec4("pv", second)};`, "}"];
+    }
+    return [
+      `let pv${q} = ${first};`,
+      ...I4.map((j) => {
+        const n = `(n0 + ${4 * q + j}u)`;
+        const i = `m * N + ${n}`;
+        return `if (${n} < N) { ${c}[${i}] = pv${q}[${j}]; ${pair.c}[${i}] = ${second}[${j}]; ${pair.combined}[${i}] = ${pair.scalar(`pv${q}[${j}]`, `${second}[${j}]`)}; }`;
+      }),
+    ];
+  }
+
   const [gy, gz] = splitGrid(Math.ceil(M / (tm * RL)), caps);
   const bindings = matmulBindings(p, { a: segs[0]!.aVec, b: segs[0]!.bVec, c: cVec }, segs.slice(1).map((s) => ({ a: s.aVec, b: s.bVec })));
   const label = p.label ?? `matmul_register_${M}x${N}x${K}_${p.aLayout}_${p.bLayout}`;
   const parts: ModuleParts = {
-    enables: enablesFor(caps, segs.some((s) => s.bF16), sg > 0),
+    enables: enablesFor(caps, segs.some((s) => s.bF16) || !!p.pair?.bF16, sg > 0),
     bindings,
     consts: { M, N, K, ...Object.fromEntries(segs.slice(1).map((s) => [s.kName, s.K])), GRID_Y: gy },
-    helpers: [p.aMap?.helpers, p.epilogue?.helpers].filter((h) => h).join("\n"),
+    helpers: [p.aMap?.helpers, p.pair?.helpers, p.epilogue?.helpers].filter((h) => h).join("\n"),
     entryPoint: "main",
     workgroupSize: [wg, 1, 1],
     params: [
@@ -333,7 +366,7 @@ export function registerMatmul(p: MatmulProblem, caps: DeviceCaps, t: RegisterTu
     workgroupSize: [wg, 1, 1],
     dispatch: [narrow ? 1 : Math.ceil(N / (wg * tn)), gy, gz],
     bindings,
-    flops: 2 * M * N * segs.reduce((k, s) => k + s.K, 0),
+    flops: 2 * M * N * segs.reduce((k, s) => k + s.K, 0) * (p.pair ? 2 : 1),
   };
 }
 

@@ -8,8 +8,8 @@
  *    residual added after;
  *  - linear_grad_input(dy, W): the mirror image (columns of dy in, dx summed; or dx in column
  *    blocks, joined); a linear_grad_input_sum is first taken apart into its terms and their sum,
- *    a silu_mul_linear into its silu_mul and linear, a linear_grad_silu_mul into its dX and SwiGLU
- *    backward;
+ *    a silu_mul_linear into its silu_mul and linear, a gate_up_silu_mul into its two linears and
+ *    silu_mul, a linear_grad_silu_mul into its dX and SwiGLU backward;
  *  - embedding(ids, W): each part looks up the ids in its row block (embedding_rows, zeros for the
  *    rest), and the parts are summed (exactly one is non-zero per row).
  * A part is a graph parameter named `W[a:b]` that the runtime fills from rows a..b of W. Trainable
@@ -76,6 +76,7 @@ function rewrite(graph: Graph, big: ReadonlyMap<string, Param>, partsOf: Readonl
     if (slot < 0) return [op];
     if (op.op === "linear_grad_input_sum") return unfuseGradSum(op).flatMap(rewriteOp);
     if (op.op === "silu_mul_linear" && slot === 1) return unfuseSiluMulLinear(op, big.get(op.inputs[1]!)!).flatMap(rewriteOp);
+    if (op.op === "gate_up_silu_mul") return unfuseGateUp(op).flatMap(rewriteOp);
     if (op.op === "linear_grad_silu_mul" && slot === 1) return unfuseGradSiluMul(op).flatMap(rewriteOp);
     const w = op.inputs[slot]!;
     if (op.inputs.filter((v) => v === w).length > 1 || op.inputs.some((v, i) => i !== slot && big.has(v)) || slot !== 1 || (op.op === "embedding" && op.attrs.transposed === true))
@@ -106,6 +107,18 @@ function unfuseSiluMulLinear(op: Op, w: Param): Op[] {
   const act: Op = { op: "silu_mul", module: op.module, inputs: [gate, up], outputs: [h], attrs: {} };
   if (!r) return [act, { op: "linear", module: op.module, inputs: [h.name, weight], outputs: [y], attrs: t ? { transposed: true } : {} }];
   return [act, { op: "linear_fused", module: op.module, inputs: [h.name, weight, r], outputs: [y], attrs: { ...(t ? { transposed: true } : {}), bias: false, residual: true } }];
+}
+
+/** A gate_up_silu_mul as its two linears, then silu_mul. */
+function unfuseGateUp(op: Op): Op[] {
+  const [x, wg, wu] = op.inputs as [string, string, string];
+  const [gate, up, act] = op.outputs as [ValueDecl, ValueDecl, ValueDecl];
+  const attrs: Op["attrs"] = op.attrs.transposed === true ? { transposed: true } : {};
+  return [
+    { op: "linear", module: op.module, inputs: [x, wg], outputs: [gate], attrs },
+    { op: "linear", module: op.module, inputs: [x, wu], outputs: [up], attrs: { ...attrs } },
+    { op: "silu_mul", module: op.module, inputs: [gate.name, up.name], outputs: [act], attrs: {} },
+  ];
 }
 
 /** A linear_grad_silu_mul as linear_grad_input, then silu_mul_backward. */

@@ -33,6 +33,13 @@ export const FUSED_KERNELS: Readonly<Record<string, Kernel>> = {
     return siluMulBackward(asFloats(gate!), asFloats(up!), dh as ReturnType<typeof asFloats>);
   },
 
+  gate_up_silu_mul: ([x, wg, wu], a) => {
+    const t = a['transposed'] === true;
+    const gate = linearForward(asFloats(x!), asFloats(wg!), undefined, linearShape(x!, wg!, t));
+    const up = linearForward(asFloats(x!), asFloats(wu!), undefined, linearShape(x!, wu!, t));
+    return [gate, up, siluMulForward(gate, up)];
+  },
+
   silu_mul_linear: ([gate, w, up, r], a) => {
     const h = siluMulForward(asFloats(gate!), asFloats(up!));
     const y = linearForward(h, asFloats(w!), undefined, linearShape({ data: h, shape: gate!.shape }, w!, a['transposed'] === true));
