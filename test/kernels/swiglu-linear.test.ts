@@ -22,23 +22,30 @@ beforeAll(async () => {
 const TOL = { atol: 1e-4, rtol: 1e-4 };
 const weight = (shape: number[], f16: boolean | undefined, data: Float32Array): TestTensor => ({ dtype: f16 ? "f16" : "f32", shape, data });
 
-/** `op` against the reference, lowered to `c.kernels` kernels by `c.variant` (an f16 case needs shader-f16). */
-async function check(op: string, ins: TestTensor[], attrs: Attrs, c: { f16?: boolean; variant?: MatmulVariant; kernels: number }, caps = {}): Promise<void> {
-  if (c.f16) expect(dev.caps.f16).toBe(true);
-  const { lowered } = await checkOp(dev, op, ins, attrs, TOL, undefined, caps, c.variant);
-  expect(lowered.kernels).toHaveLength(c.kernels);
-}
-
-interface GateUpCase {
-  M: number;
-  K: number;
-  N: number;
+/** How a case runs: weight layout and dtype, matmul variant, GPU form, and the kernels it lowers to. */
+interface Form {
   transposed?: boolean;
   f16?: boolean;
   variant?: MatmulVariant;
-  /** Run as a GPU would (no shared rows, no pair of products). */
+  /** Run as a GPU would (no shared rows, stores written out, no pair of products). */
   gpu?: boolean;
   kernels: number;
+}
+
+/** `op` against the reference, lowered to `c.kernels` kernels by `c.variant` (an f16 case needs shader-f16). */
+async function check(op: string, ins: TestTensor[], attrs: Attrs, c: Form): Promise<void> {
+  if (c.f16) expect(dev.caps.f16).toBe(true);
+  const { lowered } = await checkOp(dev, op, ins, attrs, TOL, undefined, c.gpu ? { isCpu: false } : {}, c.variant);
+  expect(lowered.kernels).toHaveLength(c.kernels);
+}
+
+const formName = (c: Form) => `${c.f16 ? " f16 weight" : ""}${c.gpu ? " GPU form" : ""} (${c.variant ?? "register"})`;
+
+/** A forward case: rows, the input's width and the output's. */
+interface GateUpCase extends Form {
+  M: number;
+  K: number;
+  N: number;
 }
 
 const GATE_UP: GateUpCase[] = [
@@ -50,27 +57,19 @@ const GATE_UP: GateUpCase[] = [
   { M: 11, K: 20, N: 17, variant: "tiled", kernels: 3 },
 ];
 
-const gateUpName = (c: GateUpCase) => `M=${c.M} K=${c.K} N=${c.N}${c.transposed ? " w [K,N]" : ""}${c.f16 ? " f16 weights" : ""}${c.gpu ? " GPU form" : ""} (${c.variant ?? "register"})`;
+const gateUpName = (c: GateUpCase) => `M=${c.M} K=${c.K} N=${c.N}${c.transposed ? " w [K,N]" : ""}${formName(c)}`;
 
 describe.each(GATE_UP.map((c) => [gateUpName(c), c] as const))("gate_up_silu_mul %s", (_, c) => {
   it("matches the reference", async () => {
     const seed = 2 * c.M + 3 * c.N + 5 * c.K;
     const w = (s: number) => weight(c.transposed ? [c.K, c.N] : [c.N, c.K], c.f16, randomF32(c.N * c.K, s).map((x) => 2 * x));
     const ins: TestTensor[] = [f32t([c.M, c.K], randomF32(c.M * c.K, seed)), w(seed + 1), w(seed + 2)];
-    await check("gate_up_silu_mul", ins, c.transposed ? { transposed: true } : {}, c, c.gpu ? { isCpu: false } : {});
+    await check("gate_up_silu_mul", ins, c.transposed ? { transposed: true } : {}, c);
   });
 });
 
-interface ForwardCase {
-  M: number;
-  K: number;
-  N: number;
-  transposed?: boolean;
+interface ForwardCase extends GateUpCase {
   residual: boolean;
-  f16?: boolean;
-  variant?: MatmulVariant;
-  gpu?: boolean;
-  kernels: number;
 }
 
 const FORWARD: ForwardCase[] = [
@@ -82,7 +81,7 @@ const FORWARD: ForwardCase[] = [
   { M: 11, K: 20, N: 17, residual: true, variant: "tiled", kernels: 2 },
 ];
 
-const forwardName = (c: ForwardCase) => `M=${c.M} K=${c.K} N=${c.N}${c.transposed ? " w [K,N]" : ""}${c.residual ? " residual" : ""}${c.f16 ? " f16 weight" : ""}${c.gpu ? " GPU form" : ""} (${c.variant ?? "register"})`;
+const forwardName = (c: ForwardCase) => `M=${c.M} K=${c.K} N=${c.N}${c.transposed ? " w [K,N]" : ""}${c.residual ? " residual" : ""}${formName(c)}`;
 
 describe.each(FORWARD.map((c) => [forwardName(c), c] as const))("silu_mul_linear %s", (_, c) => {
   it("matches the reference", async () => {
@@ -93,21 +92,15 @@ describe.each(FORWARD.map((c) => [forwardName(c), c] as const))("silu_mul_linear
       f32t([c.M, c.K], randomF32(c.M * c.K, seed + 2)),
     ];
     if (c.residual) ins.push(f32t([c.M, c.N], randomF32(c.M * c.N, seed + 3)));
-    await check("silu_mul_linear", ins, { residual: c.residual, ...(c.transposed ? { transposed: true } : {}) }, c, c.gpu ? { isCpu: false } : {});
+    await check("silu_mul_linear", ins, { residual: c.residual, ...(c.transposed ? { transposed: true } : {}) }, c);
   });
 });
 
-interface BackwardCase {
+interface BackwardCase extends Form {
   /** Rows, the activation's width (dX's columns) and dy's width. */
   M: number;
   F: number;
   D: number;
-  transposed?: boolean;
-  f16?: boolean;
-  variant?: MatmulVariant;
-  /** Run as a GPU would (no shared rows, stores written out). */
-  gpu?: boolean;
-  kernels: number;
 }
 
 const BACKWARD: BackwardCase[] = [
@@ -118,7 +111,7 @@ const BACKWARD: BackwardCase[] = [
   { M: 11, F: 17, D: 20, variant: "tiled", kernels: 2 },
 ];
 
-const backwardName = (c: BackwardCase) => `M=${c.M} F=${c.F} D=${c.D}${c.transposed ? " w [F,D]" : ""}${c.f16 ? " f16 weight" : ""}${c.gpu ? " GPU form" : ""} (${c.variant ?? "register"})`;
+const backwardName = (c: BackwardCase) => `M=${c.M} F=${c.F} D=${c.D}${c.transposed ? " w [F,D]" : ""}${formName(c)}`;
 
 describe.each(BACKWARD.map((c) => [backwardName(c), c] as const))("linear_grad_silu_mul %s", (_, c) => {
   it("matches the reference", async () => {
@@ -129,6 +122,6 @@ describe.each(BACKWARD.map((c) => [backwardName(c), c] as const))("linear_grad_s
       f32t([c.M, c.F], randomF32(c.M * c.F, seed + 2).map((x) => 4 * x)),
       f32t([c.M, c.F], randomF32(c.M * c.F, seed + 3)),
     ];
-    await check("linear_grad_silu_mul", ins, c.transposed ? { transposed: true } : {}, c, c.gpu ? { isCpu: false } : {});
+    await check("linear_grad_silu_mul", ins, c.transposed ? { transposed: true } : {}, c);
   });
 });
