@@ -208,8 +208,8 @@ function fuseSwiglu(g: Graph): number {
 }
 
 /**
- * silu_mul(linear(x, Wg), linear(x, Wu)), both linears plain (no bias, no LoRA term) of one input,
- * layout and weight shape → gate_up_silu_mul(x, Wg, Wu), giving gate, up and the activation from
+ * silu_mul(linear(x, Wg), linear(x, Wu)), both linears plain (no bias, no LoRA term) of one input
+ * and layout → gate_up_silu_mul(x, Wg, Wu), giving gate, up and the activation from
  * one pass over x. It stands where the earlier linear stood (x exists there; every reader of its
  * outputs comes later). Gate and up keep their names and their other readers (the backward).
  */
@@ -219,10 +219,8 @@ function fuseGateUp(g: Graph): number {
     const [gl, ul] = op.inputs.map((v) => s.prod.get(v));
     const plain = (l: Op | undefined): l is Op => l !== undefined && l.op === "linear" && l.inputs.length === 2 && !s.dead.has(l);
     if (!plain(gl) || !plain(ul) || gl === ul || gl.inputs[0] !== ul.inputs[0]) return undefined;
+    // One input and silu_mul's one output shape give both weights one shape, in one layout.
     if ((gl.attrs.transposed === true) !== (ul.attrs.transposed === true)) return undefined;
-    const wType = (w: string) => g.params.find((p) => p.name === w)?.shape.join(",") ?? g.inputs.find((v) => v.name === w)?.shape.join(",");
-    const wg = wType(gl.inputs[1]!);
-    if (wg === undefined || wg !== wType(ul.inputs[1]!)) return undefined;
     const [early, late] = s.index.get(gl)! < s.index.get(ul)! ? [gl, ul] : [ul, gl];
     const outputs = [gl.outputs[0]!, ul.outputs[0]!, op.outputs[0]!];
     const attrs = gl.attrs.transposed === true ? { transposed: true } : {};

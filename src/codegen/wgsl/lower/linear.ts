@@ -7,7 +7,8 @@
 import { SILU_MUL } from "../../../runtime/reference/elementwise.js";
 import { sharedLoadLanes, storageBufferLimit, type DeviceCaps } from "../caps.js";
 import { printExpr } from "../kernels/expr-wgsl.js";
-import { input, mapKernel, output, scratch } from "../kernels/common.js";
+import { input, mapKernel, output, scratch, type BindingDecl } from "../kernels/common.js";
+import type { KernelSpec } from "../kernel.js";
 import { matmulKernel, type AMap, type BlockPos, type Epilogue, type EpilogueBinding, type LoopedIndex, type SharedRows } from "../matmul/index.js";
 import { f32 } from "../render.js";
 import { lowering, registerLowerings } from "./registry.js";
@@ -188,6 +189,22 @@ function siluMulHelpers(): { helpers: string; scalar: (a: string, b: string) => 
 }
 
 /**
+ * silu(gate)·up over n f32 values, from bindings [gate, up] into [out], as one pass; four values a
+ * thread where n divides evenly (the same arithmetic lane by lane).
+ */
+function siluMulPass(ctx: LowerContext, label: string, n: number, [gate, up, out]: [BindingDecl, BindingDecl, BindingDecl], sm: ReturnType<typeof siluMulHelpers>): KernelSpec {
+  const v4 = n % 4 === 0;
+  return mapKernel({
+    label: `${label}${v4 ? "_v4" : ""}`,
+    caps: ctx.caps,
+    n: v4 ? n / 4 : n,
+    bindings: [gate, up, out].map((b) => ({ ...b, vec4: v4 })),
+    helpers: sm.helpers,
+    body: `${out.name}[i] = ${(v4 ? sm.vec4 : sm.scalar)(`${gate.name}[i]`, `${up.name}[i]`)};`,
+  });
+}
+
+/**
  * silu_mul_linear (the fuse pass): in0 gate, in1 W, in2 up, in3 residual. With the register
  * variant on a GPU the matmul reads silu(gate)·up where it would read its A, so the activation is
  * never stored. The tiled variant, and CPU adapters, write it to scratch first and multiply that:
@@ -212,16 +229,7 @@ function siluMulLinear(ctx: LowerContext): Lowered {
     const aMap: AMap = { with: "in2", ...sm };
     return { kernels: [matmulKernel({ ...base, aMap, names: { a: "in0", b: "in1", c: "out0" }, label }, ctx.matmul, ctx.caps)] };
   }
-  // Four values a thread where they divide evenly (the same arithmetic lane by lane).
-  const v4 = (M * K) % 4 === 0;
-  const act = mapKernel({
-    label: `silu_mul_${M * K}_to_scratch${v4 ? "_v4" : ""}`,
-    caps: ctx.caps,
-    n: v4 ? (M * K) / 4 : M * K,
-    bindings: [input(0, "f32"), input(2, "f32"), scratch(0)].map((b) => ({ ...b, vec4: v4 })),
-    helpers: sm.helpers,
-    body: `tmp0[i] = ${(v4 ? sm.vec4 : sm.scalar)("in0[i]", "in2[i]")};`,
-  });
+  const act = siluMulPass(ctx, `silu_mul_${M * K}_to_scratch`, M * K, [input(0, "f32"), input(2, "f32"), scratch(0)], sm);
   return { kernels: [act, matmulKernel({ ...base, names: { a: "tmp0", b: "in1", c: "out0" }, label }, ctx.matmul, ctx.caps)], scratch: [4 * M * K] };
 }
 
@@ -246,19 +254,8 @@ function gateUpSiluMul(ctx: LowerContext): Lowered {
     return { kernels: [matmulKernel({ ...base, bF16: wg.dtype === "f16", names: { a: "in0", b: "in1", c: "out0" }, pair, label: `gate_up_silu_mul_${M}x${N}x${K}${tag}` }, ctx.matmul, ctx.caps)] };
   }
   const proj = (w: string, c: string, f16: boolean) => matmulKernel({ ...base, bF16: f16, names: { a: "in0", b: w, c }, label: `linear_${M}x${N}x${K}${tag}` }, ctx.matmul, ctx.caps);
-  const v4 = (M * N) % 4 === 0;
-  const act = mapKernel({
-    label: `silu_mul_${M * N}${v4 ? "_v4" : ""}`,
-    caps: ctx.caps,
-    n: v4 ? (M * N) / 4 : M * N,
-    bindings: [
-      { name: "out0", dtype: "f32", access: "read", vec4: v4 },
-      { name: "out1", dtype: "f32", access: "read", vec4: v4 },
-      { ...output(2, "f32"), vec4: v4 },
-    ],
-    helpers: sm.helpers,
-    body: `out2[i] = ${(v4 ? sm.vec4 : sm.scalar)("out0[i]", "out1[i]")};`,
-  });
+  const stored = (i: number): BindingDecl => ({ name: `out${i}`, dtype: "f32", access: "read" });
+  const act = siluMulPass(ctx, `silu_mul_${M * N}`, M * N, [stored(0), stored(1), output(2, "f32")], sm);
   return { kernels: [proj("in1", "out0", wg.dtype === "f16"), proj("in2", "out1", wu.dtype === "f16"), act] };
 }
 

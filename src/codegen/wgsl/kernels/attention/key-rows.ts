@@ -49,9 +49,9 @@ export interface KeyRowTuning {
  * invocations x 4 rows: at hd ≤ 8, 4 x 8 x 2 with the hd loops unrolled runs 1.8x faster
  * (stories260K) for the same compile time; 4 rows a block instead of 2 then ran it in 1.86-1.99
  * against 2.14-2.24 ms (median of 8 dispatches a pass; 8 rows 2.94, 2 x 8 x 4 2.13): each lane of
- * the subgroup loads one of the block's rows, so with 2 rows six lanes loaded rows no key used. Above, longer row blocks: every row a lane loads and
- * broadcasts then feeds all 8 lanes' keys (with 4 rows, half the lanes' loads were clamped
- * duplicates). Against 4 x 8 x 4, 8 rows ran tiny ChatGLM2 (hd 16, T 306) in 1.59 against 2.29 ms
+ * the subgroup loads one of the block's rows, so with 2 rows six lanes loaded rows no key used.
+ * Above, longer row blocks: every row a lane loads and broadcasts then feeds all 8 lanes' keys
+ * (with 4 rows, half the lanes' loads were clamped duplicates). Against 4 x 8 x 4, 8 rows ran tiny ChatGLM2 (hd 16, T 306) in 1.59 against 2.29 ms
  * for the same JIT time, and 16 rows GPT-2 small (hd 64, T 128) in 3.8-4.4 against 9.7-11.9 ms
  * for 0.35 s more JIT; 32 rows were no faster and JIT twice as long. Tiles keep 32 keys. GPUs
  * keep 2 x 16 x 4 (not measured there).
