@@ -17,14 +17,16 @@ afterEach(() => {
 
 /**
  * A wait as dawn.node runs one: a native callback that queues itself again until `ms` have
- * passed. Resolves with the kinds of handle setImmediate returned for each queueing.
+ * passed. Resolves with the kinds of handle setImmediate returned for each queueing and how long
+ * the wait took from its first queueing to its last callback.
  */
-function dawnLikeWait(ms: number): Promise<string[]> {
+function dawnLikeWait(ms: number): Promise<{ kinds: string[]; took: number }> {
   return new Promise((resolve) => {
     const kinds: string[] = [];
     const t0 = performance.now();
     const poll = nativeLike(() => {
-      if (performance.now() - t0 >= ms) resolve(kinds);
+      const now = performance.now();
+      if (now - t0 >= ms) resolve({ kinds, took: now - t0 });
       else kinds.push(kind(setImmediate(poll)));
     });
     kinds.push(kind(setImmediate(poll)));
@@ -32,24 +34,35 @@ function dawnLikeWait(ms: number): Promise<string[]> {
 }
 
 describe("paceDawnEvents", () => {
-  it("runs a long wait's first milliseconds through setImmediate and the rest from a timer; short waits and JavaScript callbacks keep setImmediate", async () => {
+  it("runs a long wait's first milliseconds through setImmediate and the rest from a timer; a wait after a long one starts on the timer, one after a short one spins; JavaScript callbacks keep setImmediate", async () => {
     const orig = globalThis.setImmediate;
     const release = paceDawnEvents();
     try {
       expect(globalThis.setImmediate).not.toBe(orig);
-      const long = await dawnLikeWait(PACING_SPIN_MS + 15);
+      const { kinds: long } = await dawnLikeWait(PACING_SPIN_MS + 15);
       const firstTimer = long.indexOf("Timeout");
       expect(firstTimer).toBeGreaterThan(0);
       expect(long.slice(0, firstTimer).every((k) => k === "Immediate")).toBe(true);
       expect(long.slice(firstTimer).every((k) => k === "Timeout")).toBe(true);
       // Each spins at most PACING_SPIN_MS, and the timer runs about once a millisecond after that.
       expect(long.length - firstTimer).toBeLessThan(20);
-      // Every wait starts on setImmediate, also right after a long one and back to back (a decoded
-      // token each), so one that ends sooner than PACING_SPIN_MS never waits for a timer.
-      for (let i = 0; i < 5; i++) expect((await dawnLikeWait(PACING_SPIN_MS / 4))[0]).toBe("Immediate");
+      // The next wait does not spin at all: a long wait's spin is a core taken from the device.
+      let last = await dawnLikeWait(PACING_SPIN_MS / 4);
+      expect(last.kinds.every((k) => k === "Timeout")).toBe(true);
+      // From then on each wait spins exactly when the one before ended within PACING_SPIN_MS
+      // (back-to-back short waits, a decoded token each, keep their latency).
+      let spun = 0;
+      for (let i = 0; i < 6; i++) {
+        const next = await dawnLikeWait(PACING_SPIN_MS / 4);
+        expect(next.kinds[0]).toBe(last.took < PACING_SPIN_MS ? "Immediate" : "Timeout");
+        if (next.kinds[0] === "Immediate") spun++;
+        last = next;
+      }
+      expect(spun).toBeGreaterThan(0);
       const again = await dawnLikeWait(PACING_SPIN_MS + 5);
-      expect(again[0]).toBe("Immediate");
-      expect(again.includes("Timeout")).toBe(true);
+      expect(again.kinds[0]).toBe(last.took < PACING_SPIN_MS ? "Immediate" : "Timeout");
+      expect(again.kinds.includes("Timeout")).toBe(true);
+      expect((await dawnLikeWait(PACING_SPIN_MS / 4)).kinds[0]).toBe("Timeout");
       let ran = false;
       expect(kind(setImmediate(() => void (ran = true)))).toBe("Immediate");
       await new Promise((r) => setTimeout(r, 5));
