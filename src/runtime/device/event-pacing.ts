@@ -15,8 +15,8 @@
 // callback is queued from outside Dawn's own (Dawn had nothing pending) and ends when one of its
 // callbacks runs without queueing again. A wait that outlasted its spin starts the next one on the
 // timer at once: waits come in runs of one kind (training steps, decoded tokens), and the 2 ms a
-// long one spends spinning are taken from the device's threads. On 2 cores that was a stories260K
-// step's last 2 ms of CPU and 2-3 ms of its 57-60 ms, interleaved. After a short wait the next one
+// long one spends spinning are taken from the device's threads. On 2 cores that was 2 ms of CPU
+// and 3-4 ms of wall time of a 57-60 ms stories260K step, alternated. After a short wait the next one
 // spins again, so back-to-back short waits keep their latency; the first short wait after a long
 // one pays up to a timer tick. Only native callbacks are paced (Dawn's are native;
 // JavaScript callbacks keep setImmediate), only while a CPU-adapter device is open, and
