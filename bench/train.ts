@@ -183,8 +183,9 @@ function cpuNote(wallMedian: number, cpu: readonly number[]): string {
 /**
  * `npm run bench -- --train`: pefc's LoRA step against the PyTorch peer (bench/torch_peer.py) on
  * the same shapes, in one process order: pefc's steps, the peer on each BLAS, pefc's steps again,
- * so a drift in the machine's speed shows as a spread between pefc's two rounds. The ratio is
- * pefc's tokens/s over the peer's, from the medians.
+ * so a drift in the machine's speed shows as a spread between pefc's two rounds. pefc's steps run
+ * as its trainer runs them, each submitted before the previous one's loss is read (see round()).
+ * The ratio is pefc's tokens/s over the peer's, from the medians.
  */
 export async function benchTrainVsTorch(dev: Device, log: (s: string) => void, o: { quick: boolean; threads: number }): Promise<void> {
   const blas = availableBlas();
@@ -214,14 +215,34 @@ export async function benchTrainVsTorch(dev: Device, log: (s: string) => void, o
       const firstMs = performance.now() - t0;
       const pefcMs: number[] = [];
       const pefcCpu: number[] = [];
+      const aloneMs: number[] = [];
+      // pefc's steps are timed as its trainer runs them (src/runtime/train/loop.ts): the next step
+      // is submitted before this one's loss is awaited, and a step's time is from the previous
+      // step's loss to its own. A few steps awaited one at a time, submitted to an idle device,
+      // give the latency of one step alone beside it.
       const round = async () => {
+        let g = 1;
+        const next = () => b.step(groups[g++ % groups.length]!, 1e-3);
+        let pending = next();
+        await pending;
+        pending = next();
+        let t = performance.now();
+        let c0 = process.cpuUsage();
         for (let i = 1; i <= pc.steps; i++) {
-          const c0 = process.cpuUsage();
-          const t = performance.now();
-          await b.step(groups[i % groups.length]!, 1e-3);
-          pefcMs.push(performance.now() - t);
+          const current = pending;
+          if (i < pc.steps) pending = next();
+          await current;
+          const now = performance.now();
           const c = process.cpuUsage(c0);
+          pefcMs.push(now - t);
           pefcCpu.push((c.user + c.system) / 1000);
+          t = now;
+          c0 = process.cpuUsage();
+        }
+        for (let i = 0; i < 3; i++) {
+          const t1 = performance.now();
+          await next();
+          aloneMs.push(performance.now() - t1);
         }
       };
       await round();
@@ -240,7 +261,7 @@ export async function benchTrainVsTorch(dev: Device, log: (s: string) => void, o
       b.dispose();
       const mine = median(pefcMs);
       log(`  ${c.name}`);
-      log(`    pefc on ${b.device.padEnd(28)} ${mine.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / mine).toFixed(0).padStart(7)} tok/s  (steps ${range(pefcMs)} ms; ${cpuNote(mine, pefcCpu)}; first step with compiles ${(firstMs / 1000).toFixed(1)} s)`);
+      log(`    pefc on ${b.device.padEnd(28)} ${mine.toFixed(1).padStart(9)} ms  ${((tokens * 1000) / mine).toFixed(0).padStart(7)} tok/s  (steps ${range(pefcMs)} ms; ${cpuNote(mine, pefcCpu)}; first step with compiles ${(firstMs / 1000).toFixed(1)} s; one step awaited alone ${median(aloneMs).toFixed(1)} ms)`);
       for (const p of peers) {
         if (!p.ms) {
           log(`    ${p.label}: ${p.why}`);
