@@ -225,9 +225,9 @@ export async function benchTrainVsTorch(dev: Device, log: (s: string) => void, o
         const next = () => b.step(groups[g++ % groups.length]!, 1e-3);
         let pending = next();
         await pending;
-        pending = next();
         let t = performance.now();
         let c0 = process.cpuUsage();
+        pending = next();
         for (let i = 1; i <= pc.steps; i++) {
           const current = pending;
           if (i < pc.steps) pending = next();
