@@ -223,11 +223,10 @@ export async function benchTrainVsTorch(dev: Device, log: (s: string) => void, o
       const round = async () => {
         let g = 1;
         const next = () => b.step(groups[g++ % groups.length]!, 1e-3);
-        let pending = next();
-        await pending;
+        await next();
         let t = performance.now();
         let c0 = process.cpuUsage();
-        pending = next();
+        let pending = next();
         for (let i = 1; i <= pc.steps; i++) {
           const current = pending;
           if (i < pc.steps) pending = next();
